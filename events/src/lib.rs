@@ -1,0 +1,16 @@
+//! tunewright-events: the event log, the system's source of truth.
+//!
+//! - `event`: the versioned event types and their stable binary codec (type id + schema
+//!   version as fixed numbers; old versions upcast on read).
+//! - `store`: the redb-backed log: group-committed appends from one writer thread, reads by
+//!   range and stream, live subscription.
+//! - `projection`: pure folds of events into the state of projects and jobs; the same code
+//!   serves start-up recovery, the live service and the replay tool.
+//!
+//! No actors, no torch.
+
+pub mod event;
+pub mod projection;
+
+pub use event::{Event, StoredEvent, StreamId};
+pub use projection::State;

@@ -1,0 +1,18 @@
+//! tunewright-schemas: the domain as pure data.
+//!
+//! Ids, project and job statuses, job kinds, the error-code catalog (code -> HTTP status,
+//! retryable?, message template) and the failure record every failed operation carries.
+//! No I/O, no async, no torch: everything above depends on this crate and it depends on
+//! nothing of ours.
+
+pub mod error_code;
+pub mod failure;
+pub mod ids;
+pub mod json;
+pub mod status;
+
+pub use error_code::{CatalogEntry, ErrorCode};
+pub use failure::{Analysis, Confidence, ErrorPhase, ErrorType, Failure, Suggestion};
+pub use ids::{DatasetId, FileId, JobId, ProjectId, SplitId};
+pub use json::Json;
+pub use status::{JobKind, JobStatus, ProjectStatus};

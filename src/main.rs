@@ -1,0 +1,2 @@
+//! The `tunewright` binary: CLI, HTTP admin endpoint, wiring and shutdown.
+fn main() {}
