@@ -1,2 +1,13 @@
-//! The `tunewright` binary: CLI, HTTP admin endpoint, wiring and shutdown.
-fn main() {}
+//! The `tunewright` binary: the CLI front of the service, the replay tool, the analyzer and
+//! the training worker. Each sub-command lives in `cli/`.
+
+mod cli;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+fn main() -> ExitCode {
+    let args = cli::Cli::parse();
+    cli::run(args)
+}

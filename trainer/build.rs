@@ -1,0 +1,2 @@
+//! See link_libtorch.rs.
+include!("link_libtorch.rs");
