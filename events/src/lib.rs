@@ -11,6 +11,8 @@
 
 pub mod event;
 pub mod projection;
+pub mod store;
 
 pub use event::{Event, StoredEvent, StreamId};
 pub use projection::State;
+pub use store::{EventLog, LogError, LogReader};

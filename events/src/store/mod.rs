@@ -1,0 +1,326 @@
+//! The event store: an append-only log of `StoredEvent`s in a redb file.
+//!
+//! `EventLog` is the service's handle: group-committed durable appends (see `writer`), reads by
+//! range and by stream, a live subscription and a commit observer. `LogReader` opens a log
+//! read-only for the replay tool; it never writes to the file, also while the service runs
+//! (both open the file in redb's `SingleWriter` mode, which lets readers follow the writer).
+
+mod error;
+pub mod record;
+mod tables;
+mod writer;
+
+pub use error::LogError;
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{mpsc, Arc, Mutex, RwLock};
+use std::thread::JoinHandle;
+use std::time::Instant;
+
+use redb::{ConcurrencyMode, Database, ReadOnlyDatabase};
+use tokio::sync::broadcast;
+
+use crate::event::{Event, StoredEvent, StreamId};
+use writer::{Reply, Request, Writer};
+
+/// Called on the writer thread with each committed batch, in order, before appenders hear back.
+pub type CommitObserver = Box<dyn Fn(&[StoredEvent]) + Send + Sync>;
+
+/// Capacity of the live subscription: a subscriber further behind than this gets `Lagged` and
+/// must catch up from the log with `read_after`.
+const LIVE_CAPACITY: usize = 65_536;
+
+struct Inner {
+    db: Arc<Database>,
+    path: PathBuf,
+    tx: Mutex<Option<mpsc::Sender<Request>>>,
+    writer: Mutex<Option<JoinHandle<()>>>,
+    observer: Arc<RwLock<Option<CommitObserver>>>,
+    live: broadcast::Sender<Arc<StoredEvent>>,
+    last_seq: Arc<AtomicU64>,
+}
+
+/// The service's handle on its log. Cheap to clone.
+#[derive(Clone)]
+pub struct EventLog {
+    inner: Arc<Inner>,
+}
+
+fn builder() -> redb::Builder {
+    let mut b = Database::builder();
+    b.set_concurrency_mode(ConcurrencyMode::SingleWriter);
+    b
+}
+
+impl EventLog {
+    /// Open the log at `path`, creating it if missing, and start the writer thread.
+    pub fn open(path: &Path) -> Result<EventLog, LogError> {
+        let existed = path.exists();
+        let db = if existed {
+            builder().open(path)
+        } else {
+            builder().create(path)
+        };
+        let db = db.map_err(|e| open_error(path, e))?;
+        if existed {
+            tables::check_marker(&db, path)?;
+        } else {
+            let txn = db.begin_write()?;
+            {
+                let mut meta = txn.open_table(tables::META)?;
+                meta.insert(tables::FORMAT_KEY, tables::FORMAT_VALUE)?;
+                txn.open_table(tables::EVENTS)?;
+                txn.open_table(tables::BY_STREAM)?;
+            }
+            txn.commit()?;
+        }
+        let db = Arc::new(db);
+        let last = tables::last_seq(&*db)?;
+        let (tx, rx) = mpsc::channel();
+        let (live, _) = broadcast::channel(LIVE_CAPACITY);
+        let observer = Arc::new(RwLock::new(None));
+        let last_seq = Arc::new(AtomicU64::new(last));
+        let w = Writer {
+            db: db.clone(),
+            next_seq: last + 1,
+            observer: observer.clone(),
+            live: live.clone(),
+            last_seq: last_seq.clone(),
+        };
+        let handle = std::thread::Builder::new()
+            .name("event-log-writer".into())
+            .spawn(move || w.run(rx))
+            .map_err(LogError::storage)?;
+        Ok(EventLog {
+            inner: Arc::new(Inner {
+                db,
+                path: path.to_path_buf(),
+                tx: Mutex::new(Some(tx)),
+                writer: Mutex::new(Some(handle)),
+                observer,
+                live,
+                last_seq,
+            }),
+        })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.inner.path
+    }
+
+    fn submit(&self, events: Vec<Event>, reply: Reply) -> Result<(), LogError> {
+        let encoded = events
+            .into_iter()
+            .map(record::encode_event)
+            .collect::<Result<Vec<_>, _>>()?;
+        let guard = self.inner.tx.lock().map_err(|_| LogError::Closed)?;
+        let tx = guard.as_ref().ok_or(LogError::Closed)?;
+        tx.send(Request {
+            events: encoded,
+            reply,
+            queued_at: Instant::now(),
+        })
+        .map_err(|_| LogError::Closed)
+    }
+
+    /// Append `events` in one durable transaction; answered after fsync, with their seqs.
+    pub async fn append(&self, events: Vec<Event>) -> Result<Vec<StoredEvent>, LogError> {
+        if events.is_empty() {
+            return Ok(Vec::new());
+        }
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        self.submit(events, Reply::Async(tx))?;
+        rx.await.map_err(|_| LogError::Closed)?
+    }
+
+    /// `append` for callers outside the async runtime.
+    pub fn append_blocking(&self, events: Vec<Event>) -> Result<Vec<StoredEvent>, LogError> {
+        if events.is_empty() {
+            return Ok(Vec::new());
+        }
+        let (tx, rx) = mpsc::channel();
+        self.submit(events, Reply::Blocking(tx))?;
+        rx.recv().map_err(|_| LogError::Closed)?
+    }
+
+    /// Up to `limit` events with seq > `after_seq`, in order.
+    pub fn read_after(&self, after_seq: u64, limit: usize) -> Result<Vec<StoredEvent>, LogError> {
+        tables::read_after(&*self.inner.db, after_seq, limit)
+    }
+
+    /// Up to `limit` events of `stream` with seq > `after_seq`, in order.
+    pub fn read_stream(
+        &self,
+        stream: StreamId,
+        after_seq: u64,
+        limit: usize,
+    ) -> Result<Vec<StoredEvent>, LogError> {
+        tables::read_stream(&*self.inner.db, stream, after_seq, limit)
+    }
+
+    /// Seq of the last committed event (0 for an empty log).
+    pub fn last_seq(&self) -> u64 {
+        self.inner.last_seq.load(Ordering::Acquire)
+    }
+
+    /// Committed events from now on, in order.
+    pub fn subscribe(&self) -> broadcast::Receiver<Arc<StoredEvent>> {
+        self.inner.live.subscribe()
+    }
+
+    /// Install the observer that sees every committed batch before its appenders are answered.
+    pub fn set_commit_observer(&self, f: CommitObserver) {
+        if let Ok(mut g) = self.inner.observer.write() {
+            *g = Some(f);
+        }
+    }
+
+    /// Commit what is queued, stop the writer and refuse later appends.
+    pub fn close(&self) -> Result<(), LogError> {
+        if let Ok(mut tx) = self.inner.tx.lock() {
+            tx.take();
+        }
+        let handle = self.inner.writer.lock().ok().and_then(|mut h| h.take());
+        if let Some(h) = handle {
+            h.join()
+                .map_err(|_| LogError::Storage("the writer thread panicked".into()))?;
+        }
+        Ok(())
+    }
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        if let Ok(mut tx) = self.tx.lock() {
+            tx.take();
+        }
+        if let Some(h) = self.writer.lock().ok().and_then(|mut h| h.take()) {
+            let _ = h.join();
+        }
+    }
+}
+
+fn open_error(path: &Path, e: redb::DatabaseError) -> LogError {
+    match e {
+        redb::DatabaseError::Storage(redb::StorageError::Io(io))
+            if io.kind() == std::io::ErrorKind::NotFound =>
+        {
+            LogError::Missing {
+                path: path.to_path_buf(),
+                reason: io.to_string(),
+            }
+        }
+        redb::DatabaseError::Storage(redb::StorageError::Corrupted(reason)) => LogError::NotALog {
+            path: path.to_path_buf(),
+            reason,
+        },
+        other => LogError::NotALog {
+            path: path.to_path_buf(),
+            reason: other.to_string(),
+        },
+    }
+}
+
+/// A read-only view of a log, for the replay tool. Never writes to the file.
+pub struct LogReader {
+    db: ReadOnlyDatabase,
+    _copy: Option<tempfile_guard::TempCopy>,
+}
+
+mod tempfile_guard {
+    /// A private copy of a log that needed crash recovery, deleted on drop.
+    pub struct TempCopy(pub std::path::PathBuf);
+    impl Drop for TempCopy {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_file(&self.0);
+        }
+    }
+}
+
+impl LogReader {
+    /// Open `path` read-only. A log left by a crash needs redb's recovery, which writes; the
+    /// reader then recovers a private copy instead and reads that.
+    pub fn open(path: &Path) -> Result<LogReader, LogError> {
+        if !path.exists() {
+            return Err(LogError::Missing {
+                path: path.to_path_buf(),
+                reason: "no such file".into(),
+            });
+        }
+        match builder().open_read_only(path) {
+            Ok(db) => {
+                tables::check_marker(&db, path)?;
+                Ok(LogReader { db, _copy: None })
+            }
+            // Read-only handles cannot run the recovery a crashed log needs.
+            Err(redb::DatabaseError::RepairAborted) => Self::open_recovered_copy(path),
+            Err(redb::DatabaseError::UpgradeRequired(v)) => Err(LogError::NotALog {
+                path: path.to_path_buf(),
+                reason: format!("redb file format {v} is not supported"),
+            }),
+            Err(e) => Err(open_error(path, e)),
+        }
+    }
+
+    fn open_recovered_copy(path: &Path) -> Result<LogReader, LogError> {
+        let copy = std::env::temp_dir().join(format!(
+            "tunewright-replay-{}-{}.redb",
+            std::process::id(),
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_nanos())
+                .unwrap_or(0)
+        ));
+        std::fs::copy(path, &copy).map_err(LogError::storage)?;
+        let guard = tempfile_guard::TempCopy(copy.clone());
+        // Opening read-write runs the recovery on the copy; then reopen the copy read-only.
+        let db = builder().open(&copy).map_err(|e| open_error(path, e))?;
+        drop(db);
+        let db = builder()
+            .open_read_only(&copy)
+            .map_err(|e| open_error(path, e))?;
+        tables::check_marker(&db, path)?;
+        Ok(LogReader {
+            db,
+            _copy: Some(guard),
+        })
+    }
+
+    pub fn read_after(&self, after_seq: u64, limit: usize) -> Result<Vec<StoredEvent>, LogError> {
+        tables::read_after(&self.db, after_seq, limit)
+    }
+
+    pub fn read_stream(
+        &self,
+        stream: StreamId,
+        after_seq: u64,
+        limit: usize,
+    ) -> Result<Vec<StoredEvent>, LogError> {
+        tables::read_stream(&self.db, stream, after_seq, limit)
+    }
+
+    pub fn last_seq(&self) -> Result<u64, LogError> {
+        tables::last_seq(&self.db)
+    }
+
+    /// Raw records in seq order with their sizes, for statistics and verification: each item
+    /// is `(seq, record size, decoded event or the error naming the seq)`.
+    pub fn scan(
+        &self,
+        mut f: impl FnMut(u64, usize, Result<StoredEvent, LogError>) -> bool,
+    ) -> Result<(), LogError> {
+        use redb::{ReadableDatabase, ReadableTable};
+        let txn = self.db.begin_read()?;
+        let table = txn.open_table(tables::EVENTS)?;
+        for entry in table.iter()? {
+            let (k, v) = entry?;
+            let seq = k.value();
+            let bytes = v.value();
+            if !f(seq, bytes.len(), record::decode(seq, bytes)) {
+                break;
+            }
+        }
+        Ok(())
+    }
+}
