@@ -1,11 +1,54 @@
-//! `tunewright replay` (being built; see the issue that owns it).
+//! `tunewright replay`: the event replay tool. Opens the log read-only (never writes to it,
+//! also while the service runs) and lists, verifies, folds or summarises it.
 
+use std::path::PathBuf;
 use std::process::ExitCode;
 
-#[derive(Debug, clap::Args)]
-pub struct ReplayArgs {}
+use clap::{Args, Subcommand};
 
-pub fn run(_args: ReplayArgs) -> ExitCode {
-    eprintln!("tunewright replay: not built yet");
-    ExitCode::from(2)
+use crate::replay;
+
+#[derive(Debug, Args)]
+pub struct ReplayArgs {
+    /// The service's data directory (holds events.redb).
+    #[arg(long, default_value = "./tunewright-data", global = true)]
+    pub data_dir: PathBuf,
+    #[command(subcommand)]
+    pub command: ReplayCommand,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ReplayCommand {
+    /// List events, optionally filtered.
+    List(replay::list::ListArgs),
+    /// Decode every event, check the sequence has no gaps, fold the projections and check
+    /// their invariants. Exits non-zero naming the first problem.
+    Verify,
+    /// The projects and jobs as they were after event SEQ (default: the end).
+    State(replay::state::StateArgs),
+    /// Counts by event type, sizes and the time span.
+    Stats(replay::stats::StatsArgs),
+}
+
+pub fn run(args: ReplayArgs) -> ExitCode {
+    // A damaged file must give a message, never a panic trace: redb may panic on some damage.
+    std::panic::set_hook(Box::new(|_| {}));
+    let outcome = std::panic::catch_unwind(|| replay::run(&args));
+    let _ = std::panic::take_hook();
+    match outcome {
+        Ok(Ok(code)) => code,
+        Ok(Err(e)) => {
+            eprintln!("tunewright replay: {e}");
+            ExitCode::from(1)
+        }
+        Err(panic) => {
+            let what = panic
+                .downcast_ref::<String>()
+                .cloned()
+                .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
+                .unwrap_or_else(|| "unknown fault".into());
+            eprintln!("tunewright replay: the event log could not be read (damaged file?): {what}");
+            ExitCode::from(1)
+        }
+    }
 }

@@ -1,0 +1,156 @@
+//! `replay list`: events as a table or JSON lines, filtered by stream, type, time and seq.
+
+use std::io::Write;
+use std::process::ExitCode;
+
+use clap::Args;
+use tunewright_events::{Event, LogReader, StoredEvent, StreamId};
+
+use super::{for_each_event, format_ts, parse_ts};
+
+#[derive(Debug, Args)]
+pub struct ListArgs {
+    /// Only this stream: a project id (prj_…), a job id (job_…) or `service`.
+    #[arg(long)]
+    pub stream: Option<String>,
+    /// Only these event types (e.g. job_failed); repeatable.
+    #[arg(long = "type")]
+    pub types: Vec<String>,
+    /// Only events at or after this time (ms since epoch or RFC 3339).
+    #[arg(long)]
+    pub since: Option<String>,
+    /// Only events before this time.
+    #[arg(long)]
+    pub until: Option<String>,
+    /// Only events with seq greater than this.
+    #[arg(long, default_value_t = 0)]
+    pub after: u64,
+    /// At most this many events.
+    #[arg(long)]
+    pub limit: Option<usize>,
+    /// JSON lines (seq, ts, stream, type, data) instead of a table.
+    #[arg(long)]
+    pub json: bool,
+}
+
+pub fn run(reader: &LogReader, a: &ListArgs) -> Result<ExitCode, String> {
+    let stream = a
+        .stream
+        .as_deref()
+        .map(str::parse::<StreamId>)
+        .transpose()?;
+    for t in &a.types {
+        if !Event::TYPES.iter().any(|(_, n)| n == t) {
+            let known: Vec<&str> = Event::TYPES.iter().map(|(_, n)| *n).collect();
+            return Err(format!(
+                "unknown event type '{t}' (known: {})",
+                known.join(", ")
+            ));
+        }
+    }
+    let since = a.since.as_deref().map(parse_ts).transpose()?;
+    let until = a.until.as_deref().map(parse_ts).transpose()?;
+    let limit = a.limit.unwrap_or(usize::MAX);
+    let keep = |e: &StoredEvent| {
+        (a.types.is_empty() || a.types.iter().any(|t| t == e.event.type_name()))
+            && since.is_none_or(|s| e.ts_ms >= s)
+            && until.is_none_or(|u| e.ts_ms < u)
+    };
+    let out = std::io::stdout();
+    let mut out = std::io::BufWriter::new(out.lock());
+    let mut shown = 0usize;
+    let mut write_err = None;
+    let mut emit = |e: &StoredEvent| -> bool {
+        if !keep(e) {
+            return true;
+        }
+        let r = if a.json {
+            write_json(&mut out, e)
+        } else {
+            write_row(&mut out, e)
+        };
+        if let Err(err) = r {
+            write_err = Some(err);
+            return false;
+        }
+        shown += 1;
+        shown < limit
+    };
+    if !a.json {
+        let _ = writeln!(
+            std::io::stdout(),
+            "{:>8}  {:<24}  {:<38}  {:<24}  DATA",
+            "SEQ",
+            "TIME",
+            "STREAM",
+            "TYPE"
+        );
+    }
+    match stream {
+        Some(s) => {
+            let mut cursor = a.after;
+            'outer: loop {
+                let page = reader
+                    .read_stream(s, cursor, super::PAGE)
+                    .map_err(|e| e.to_string())?;
+                let Some(last) = page.last() else { break };
+                cursor = last.seq;
+                for e in &page {
+                    if !emit(e) {
+                        break 'outer;
+                    }
+                }
+            }
+        }
+        None => for_each_event(reader, a.after, &mut emit).map_err(|e| e.to_string())?,
+    }
+    if let Some(err) = write_err {
+        if err.kind() != std::io::ErrorKind::BrokenPipe {
+            return Err(format!("writing output: {err}"));
+        }
+    }
+    let _ = out.flush();
+    Ok(ExitCode::SUCCESS)
+}
+
+fn data_of(e: &StoredEvent) -> serde_json::Value {
+    match serde_json::to_value(&e.event) {
+        Ok(serde_json::Value::Object(mut m)) => m.remove("data").unwrap_or(serde_json::Value::Null),
+        _ => serde_json::Value::Null,
+    }
+}
+
+/// The JSON form of an event as the API and `list --json` show it.
+pub fn event_json(e: &StoredEvent) -> serde_json::Value {
+    serde_json::json!({
+        "seq": e.seq,
+        "ts": format_ts(e.ts_ms),
+        "stream": e.stream.to_string(),
+        "type": e.event.type_name(),
+        "data": data_of(e),
+    })
+}
+
+fn write_json(out: &mut impl Write, e: &StoredEvent) -> std::io::Result<()> {
+    writeln!(out, "{}", event_json(e))
+}
+
+fn write_row(out: &mut impl Write, e: &StoredEvent) -> std::io::Result<()> {
+    let mut data = data_of(e).to_string();
+    if data.len() > 160 {
+        let cut = (0..=157)
+            .rev()
+            .find(|i| data.is_char_boundary(*i))
+            .unwrap_or(0);
+        data.truncate(cut);
+        data.push('…');
+    }
+    writeln!(
+        out,
+        "{:>8}  {:<24}  {:<38}  {:<24}  {data}",
+        e.seq,
+        format_ts(e.ts_ms),
+        e.stream.to_string(),
+        e.event.type_name()
+    )
+}
