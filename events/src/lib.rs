@@ -15,4 +15,4 @@ pub mod store;
 
 pub use event::{Event, StoredEvent, StreamId};
 pub use projection::State;
-pub use store::{EventLog, LogError, LogReader};
+pub use store::{EventLog, LogError, LogOptions, LogReader};

@@ -41,6 +41,22 @@ struct Inner {
     last_seq: Arc<AtomicU64>,
 }
 
+/// How the log commits.
+#[derive(Debug, Clone, Copy)]
+pub struct LogOptions {
+    /// Most events one group-committed transaction takes. 1 disables group commit (one
+    /// transaction per append), which only the benchmark's baseline wants.
+    pub max_batch_events: usize,
+}
+
+impl Default for LogOptions {
+    fn default() -> Self {
+        LogOptions {
+            max_batch_events: 8192,
+        }
+    }
+}
+
 /// The service's handle on its log. Cheap to clone.
 #[derive(Clone)]
 pub struct EventLog {
@@ -56,6 +72,11 @@ fn builder() -> redb::Builder {
 impl EventLog {
     /// Open the log at `path`, creating it if missing, and start the writer thread.
     pub fn open(path: &Path) -> Result<EventLog, LogError> {
+        Self::open_with(path, LogOptions::default())
+    }
+
+    /// `open` with explicit options.
+    pub fn open_with(path: &Path, options: LogOptions) -> Result<EventLog, LogError> {
         let existed = path.exists();
         let db = if existed {
             builder().open(path)
@@ -83,6 +104,7 @@ impl EventLog {
         let last_seq = Arc::new(AtomicU64::new(last));
         let w = Writer {
             db: db.clone(),
+            max_batch_events: options.max_batch_events.max(1),
             next_seq: last + 1,
             observer: observer.clone(),
             live: live.clone(),

@@ -18,8 +18,6 @@ use super::tables::{BY_STREAM, EVENTS};
 use super::{CommitObserver, LogError};
 use crate::event::StoredEvent;
 
-pub const MAX_BATCH_EVENTS: usize = 8192;
-
 pub enum Reply {
     Async(tokio::sync::oneshot::Sender<Result<Vec<StoredEvent>, LogError>>),
     Blocking(std::sync::mpsc::Sender<Result<Vec<StoredEvent>, LogError>>),
@@ -47,6 +45,8 @@ pub struct Request {
 
 pub struct Writer {
     pub db: Arc<Database>,
+    /// Most events one transaction takes (1 = one transaction per append: no group commit).
+    pub max_batch_events: usize,
     pub next_seq: u64,
     pub observer: Arc<RwLock<Option<CommitObserver>>>,
     pub live: broadcast::Sender<Arc<StoredEvent>>,
@@ -66,7 +66,7 @@ impl Writer {
         while let Ok(first) = rx.recv() {
             let mut batch = vec![first];
             let mut count = batch[0].events.len();
-            while count < MAX_BATCH_EVENTS {
+            while count < self.max_batch_events {
                 match rx.try_recv() {
                     Ok(r) => {
                         count += r.events.len();
