@@ -3,6 +3,7 @@
 
 mod cli;
 mod replay;
+mod service;
 
 use std::process::ExitCode;
 
