@@ -1,6 +1,23 @@
 //! tunewright-actors: the supervised actor system.
 //!
-//! The supervisor, one actor per project, the job scheduler, the trainer (which supervises a
-//! worker process that owns the torch device), the failure analyzer, the dataset generator
-//! and the exporter. Actors validate commands against state folded from the event log,
-//! append events, and only then apply them.
+//! - `ledger`: the event log plus the live state folded from it (append, apply, answer).
+//! - `supervisor`: restarts failed actors with backoff, escalates after too many.
+//! - `project`: one actor per project, the project state machine (seed 003 §5.1).
+//! - `scheduler`: the job queue and job state machine (seed 003 §5), retries, recovery.
+//! - `policy`: per-kind retry policies and backoff (seed 003 §4.1).
+//! - `executor`: the protocol job executors implement (generation, training, export).
+//! - `analyzer`: failure text -> `{error_type, error_phase, description, confidence, suggestions}`.
+//! - `service`: the facade the HTTP layer and the CLI use.
+
+pub mod analyzer;
+pub mod executor;
+pub mod ledger;
+pub mod policy;
+pub mod project;
+pub mod scheduler;
+pub mod service;
+pub mod supervisor;
+
+pub use executor::{EventSink, Executors, JobContext, JobExecutor, StopRequest, StopSignal};
+pub use ledger::Ledger;
+pub use service::{Service, ServiceConfig};

@@ -146,6 +146,14 @@ impl Failure {
     }
 }
 
+impl std::fmt::Display for Failure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.error_code, self.detail)
+    }
+}
+
+impl std::error::Error for Failure {}
+
 /// Build a context map inline: `ctx! { "filename" => name, "max_size_mb" => 50 }`.
 #[macro_export]
 macro_rules! ctx {

@@ -53,6 +53,8 @@ pub struct JobView {
     pub progress: Option<ProgressView>,
     pub checkpoints: Vec<CheckpointView>,
     pub resumed_from_step: Option<u64>,
+    /// How often a running attempt was interrupted (process death).
+    pub interruptions: u32,
     pub artifacts: BTreeMap<String, (String, String)>,
     /// Set when the job's project was deleted after the job finished.
     pub project_deleted: bool,
@@ -90,6 +92,7 @@ pub(super) fn apply(jobs: &mut BTreeMap<JobId, JobView>, ts: i64, event: &Event)
                 progress: None,
                 checkpoints: Vec::new(),
                 resumed_from_step: None,
+                interruptions: 0,
                 artifacts: BTreeMap::new(),
                 project_deleted: false,
             },
@@ -160,6 +163,7 @@ fn apply_to_job(job: &mut JobView, event: &Event) -> Option<String> {
         }
         Event::JobInterrupted(_) => {
             // The process died; the scheduler decides (resume -> queued, or failed).
+            job.interruptions += 1;
             transition(job, &[Running], Queued, "interruption")
         }
         Event::JobProgress(e) => {

@@ -1,0 +1,52 @@
+//! The failure analyzer: turns a failure (its text, the phase it happened in, the job's
+//! config and, when known, its catalog code) into seed 000's shape
+//! `{error_type, error_phase, description, confidence, suggestions}` plus the catalog code.
+//!
+//! `rules` recognises the texts that libtorch, CUDA, NCCL, the OS, Python fine-tuning stacks
+//! and HTTP APIs really print; `suggest` computes concrete config changes from the config it
+//! was given. `actor` makes it reachable as an actor. Pure: no model, no device, no I/O.
+
+mod actor;
+mod rules;
+mod suggest;
+
+pub use actor::{AnalyzerActor, AnalyzerMsg};
+
+use tunewright_schemas::{Analysis, Confidence, ErrorCode, ErrorPhase, ErrorType};
+
+/// What the analyzer looks at.
+#[derive(Debug, Clone, Default)]
+pub struct AnalyzeInput {
+    pub error_text: String,
+    pub phase: Option<ErrorPhase>,
+    pub config: Option<serde_json::Value>,
+    pub code: Option<ErrorCode>,
+}
+
+/// Analyze a failure. Never panics, whatever the input.
+pub fn analyze(input: &AnalyzeInput) -> Analysis {
+    let text = input.error_text.to_lowercase();
+    let phase = input.phase.unwrap_or_else(|| rules::infer_phase(&text));
+    let (error_type, confidence) = match rules::classify(&text, phase) {
+        Some(hit) => hit,
+        None => match input.code.and_then(rules::type_of_code) {
+            Some(t) => (t, Confidence::Medium),
+            None => (ErrorType::Unknown, Confidence::Low),
+        },
+    };
+    // A known code that agrees raises confidence; the code always wins as the catalog code.
+    let error_code = input
+        .code
+        .filter(|c| *c != ErrorCode::InternalError)
+        .unwrap_or_else(|| rules::code_of_type(error_type));
+    let config = input.config.as_ref().and_then(|c| c.as_object());
+    let facts = rules::facts(&input.error_text);
+    Analysis {
+        error_type,
+        error_phase: phase,
+        error_code,
+        description: suggest::describe(error_type, phase, &facts),
+        confidence,
+        suggestions: suggest::suggestions(error_type, config, &facts),
+    }
+}

@@ -1,0 +1,342 @@
+//! The service facade: what the HTTP layer and the CLI call. It owns the ledger, the
+//! supervisor (which runs the scheduler and the project actors) and the shutdown sequence.
+
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use ractor::{Actor, ActorRef};
+use serde::{Deserialize, Serialize};
+use tokio::sync::watch;
+use tunewright_events::event::{ServiceStarted, ServiceStopped};
+use tunewright_events::projection::{DatasetView, FileView, JobView, ProjectView, SplitView};
+use tunewright_events::{Event, EventLog, State};
+use tunewright_schemas::{ctx, ErrorCode, Failure, FileId, JobId, JobKind, ProjectId};
+
+use crate::executor::Executors;
+use crate::ledger::{log_failure, Ledger};
+use crate::project::{DatasetRecord, FileRecord, NewJob, ProjectLimits, Projects};
+use crate::scheduler::{Scheduler, SchedulerArgs, SchedulerConfig, SchedulerMsg, SCHEDULER_NAME};
+use crate::supervisor::{
+    ChildRegistry, ChildSpec, RestartPolicy, Supervisor, SupervisorArgs, SupervisorMsg,
+};
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ServiceConfig {
+    pub data_dir: PathBuf,
+    pub scheduler: SchedulerConfig,
+    pub restart: RestartPolicy,
+    pub limits: ProjectLimits,
+}
+
+impl ServiceConfig {
+    pub fn new(data_dir: impl Into<PathBuf>) -> Self {
+        ServiceConfig {
+            data_dir: data_dir.into(),
+            scheduler: SchedulerConfig::default(),
+            restart: RestartPolicy::default(),
+            limits: ProjectLimits::default(),
+        }
+    }
+}
+
+/// The running actor system. Cheap to clone.
+#[derive(Clone)]
+pub struct Service {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    config: ServiceConfig,
+    ledger: Ledger,
+    projects: Projects,
+    supervisor: ActorRef<SupervisorMsg>,
+    ready: AtomicBool,
+    accepting: AtomicBool,
+    gave_up: watch::Receiver<Option<String>>,
+    train_admission: tokio::sync::Mutex<()>,
+}
+
+fn internal(e: impl std::fmt::Display) -> Failure {
+    Failure::new(ErrorCode::InternalError, ctx! {}).caused_by(e.to_string())
+}
+
+impl Service {
+    /// Open `data_dir/events.redb`, fold it, start the supervisor, the scheduler (which
+    /// recovers interrupted jobs) and record the start.
+    pub async fn start(config: ServiceConfig, executors: Executors) -> Result<Service, Failure> {
+        std::fs::create_dir_all(&config.data_dir).map_err(|e| {
+            internal(format!(
+                "cannot create data dir {}: {e}",
+                config.data_dir.display()
+            ))
+        })?;
+        let log = EventLog::open(&config.data_dir.join("events.redb")).map_err(log_failure)?;
+        let ledger = Ledger::recover(log).map_err(log_failure)?;
+        let recovered = ledger.log().last_seq();
+        let projects = Projects::new(ledger.clone(), config.limits.clone());
+        let registry = ChildRegistry::default();
+        let running = Arc::new(std::sync::Mutex::new(Default::default()));
+        let first_start = Arc::new(AtomicBool::new(true));
+        {
+            let (ledger, projects, config, running) = (
+                ledger.clone(),
+                projects.clone(),
+                config.clone(),
+                running.clone(),
+            );
+            registry.register(ChildSpec::new(SCHEDULER_NAME, move |sup| {
+                let args = SchedulerArgs {
+                    ledger: ledger.clone(),
+                    projects: projects.clone(),
+                    executors: executors.clone(),
+                    config: config.scheduler.clone(),
+                    data_dir: config.data_dir.clone(),
+                    running: running.clone(),
+                    first_start: first_start.clone(),
+                };
+                Box::pin(async move {
+                    Actor::spawn_linked(Some(SCHEDULER_NAME.to_string()), Scheduler, args, sup)
+                        .await
+                        .map(|(a, _)| a.get_cell())
+                        .map_err(|e| e.to_string())
+                })
+            }));
+        }
+        let (gave_up_tx, gave_up) = watch::channel(None);
+        let (supervisor, _) = Actor::spawn(
+            Some(format!("supervisor-{}", std::process::id())),
+            Supervisor,
+            SupervisorArgs {
+                ledger: ledger.clone(),
+                registry: registry.clone(),
+                initial: vec![SCHEDULER_NAME.to_string()],
+                policy: config.restart.clone(),
+                gave_up: gave_up_tx,
+            },
+        )
+        .await
+        .map_err(internal)?;
+        projects.attach(supervisor.get_cell(), registry);
+        ledger
+            .commit(vec![Event::ServiceStarted(ServiceStarted {
+                version: env!("CARGO_PKG_VERSION").into(),
+                pid: std::process::id(),
+                recovered_events: recovered,
+            })])
+            .await?;
+        let inner = Inner {
+            config,
+            ledger,
+            projects,
+            supervisor,
+            ready: AtomicBool::new(true),
+            accepting: AtomicBool::new(true),
+            gave_up,
+            train_admission: tokio::sync::Mutex::new(()),
+        };
+        Ok(Service {
+            inner: Arc::new(inner),
+        })
+    }
+
+    pub fn config(&self) -> &ServiceConfig {
+        &self.inner.config
+    }
+
+    pub fn data_dir(&self) -> &std::path::Path {
+        &self.inner.config.data_dir
+    }
+
+    pub fn ledger(&self) -> &Ledger {
+        &self.inner.ledger
+    }
+
+    pub fn log(&self) -> &EventLog {
+        self.inner.ledger.log()
+    }
+
+    pub fn projects(&self) -> &Projects {
+        &self.inner.projects
+    }
+
+    /// Read the live state.
+    pub fn read<R>(&self, f: impl FnOnce(&State) -> R) -> R {
+        self.inner.ledger.read(f)
+    }
+
+    /// Recovered, actors up, and not shutting down.
+    pub fn is_ready(&self) -> bool {
+        self.inner.ready.load(Ordering::Acquire)
+    }
+
+    /// Resolves with the reason when the supervisor gives up (the process should exit non-zero).
+    pub async fn escalated(&self) -> String {
+        let mut rx = self.inner.gave_up.clone();
+        loop {
+            if let Some(r) = rx.borrow_and_update().clone() {
+                return r;
+            }
+            if rx.changed().await.is_err() {
+                return "the supervisor stopped".into();
+            }
+        }
+    }
+
+    fn check_accepting(&self) -> Result<(), Failure> {
+        if self.inner.accepting.load(Ordering::Acquire) {
+            Ok(())
+        } else {
+            Err(Failure::new(
+                ErrorCode::ServiceUnavailable,
+                ctx! {"reason" => "shutting down"},
+            ))
+        }
+    }
+
+    fn scheduler(&self) -> Result<ActorRef<SchedulerMsg>, Failure> {
+        ractor::registry::where_is(SCHEDULER_NAME.to_string())
+            .map(Into::into)
+            .ok_or_else(|| {
+                Failure::new(
+                    ErrorCode::ServiceUnavailable,
+                    ctx! {"reason" => "the scheduler is restarting"},
+                )
+            })
+    }
+
+    pub async fn create_project(&self, name: &str) -> Result<ProjectView, Failure> {
+        self.check_accepting()?;
+        self.inner.projects.create(name).await
+    }
+
+    /// Delete a project (refused while it has active jobs) and then its files.
+    pub async fn delete_project(&self, id: ProjectId) -> Result<(), Failure> {
+        self.check_accepting()?;
+        self.inner.projects.delete(id).await?;
+        let dir = self.data_dir().join("projects").join(id.to_string());
+        if dir.exists() {
+            if let Err(e) = std::fs::remove_dir_all(&dir) {
+                tracing::warn!(dir = %dir.display(), error = %e, "project deleted but its files could not be removed");
+            }
+        }
+        Ok(())
+    }
+
+    pub async fn record_file(&self, id: ProjectId, f: FileRecord) -> Result<FileView, Failure> {
+        self.check_accepting()?;
+        self.inner.projects.record_file(id, f).await
+    }
+
+    pub async fn delete_file(&self, id: ProjectId, file: FileId) -> Result<FileView, Failure> {
+        self.check_accepting()?;
+        let f = self.inner.projects.delete_file(id, file).await?;
+        let _ = std::fs::remove_file(self.data_dir().join(&f.stored_path));
+        Ok(f)
+    }
+
+    pub async fn import_dataset(
+        &self,
+        id: ProjectId,
+        d: DatasetRecord,
+    ) -> Result<DatasetView, Failure> {
+        self.check_accepting()?;
+        self.inner.projects.import_dataset(id, d).await
+    }
+
+    pub async fn create_split(
+        &self,
+        id: ProjectId,
+        name: String,
+        ratios: Vec<(String, f64)>,
+        seed: u64,
+    ) -> Result<SplitView, Failure> {
+        self.check_accepting()?;
+        self.inner
+            .projects
+            .create_split(id, name, ratios, seed)
+            .await
+    }
+
+    /// Create a job (validated against its project) and wake the scheduler.
+    pub async fn submit_job(
+        &self,
+        id: ProjectId,
+        kind: JobKind,
+        config: serde_json::Value,
+    ) -> Result<JobView, Failure> {
+        self.check_accepting()?;
+        if !config.is_object() {
+            return Err(Failure::new(
+                ErrorCode::ValidationError,
+                ctx! {"reason" => "config must be a JSON object"},
+            ));
+        }
+        let sched = &self.inner.config.scheduler;
+        let new = NewJob {
+            kind,
+            config,
+            max_retries: sched.policies.get(kind).max_retries,
+            queue_timeout_ms: sched.queue_timeout.as_millis() as u64,
+        };
+        // One device: admission of trainings is serialised across projects.
+        let _admission = if kind == JobKind::Train {
+            Some(self.inner.train_admission.lock().await)
+        } else {
+            None
+        };
+        let job = self.inner.projects.create_job(id, new).await?;
+        if let Ok(s) = self.scheduler() {
+            let _ = s.send_message(SchedulerMsg::Wake);
+            let timeout = self.inner.config.scheduler.queue_timeout;
+            let job_id = job.id;
+            tokio::spawn(async move {
+                tokio::time::sleep(timeout).await;
+                if let Some(cell) = ractor::registry::where_is(SCHEDULER_NAME.to_string()) {
+                    let s: ActorRef<SchedulerMsg> = cell.into();
+                    let _ = s.send_message(SchedulerMsg::QueueTimeout(job_id));
+                }
+            });
+        }
+        Ok(job)
+    }
+
+    pub async fn cancel_job(&self, job: JobId) -> Result<JobView, Failure> {
+        if !self.read(|s| s.jobs.contains_key(&job)) {
+            return Err(Failure::new(
+                ErrorCode::JobNotFound,
+                ctx! {"job_id" => job.to_string()},
+            ));
+        }
+        let sched = self.scheduler()?;
+        match sched.call(|r| SchedulerMsg::Cancel(job, r), None).await {
+            Ok(ractor::rpc::CallResult::Success(r)) => r,
+            _ => Err(Failure::new(
+                ErrorCode::JobCancelFailed,
+                ctx! {"job_id" => job.to_string(), "reason" => "the scheduler did not answer"},
+            )),
+        }
+    }
+
+    /// Stop taking work, let running attempts checkpoint and stop, record the stop, flush
+    /// and close the log. Jobs stopped this way resume at the next start.
+    pub async fn shutdown(&self, reason: &str) -> Result<(), Failure> {
+        self.inner.accepting.store(false, Ordering::Release);
+        self.inner.ready.store(false, Ordering::Release);
+        let _ = self.inner.supervisor.send_message(SupervisorMsg::Stopping);
+        if let Ok(s) = self.scheduler() {
+            let grace =
+                self.inner.config.scheduler.shutdown_grace + std::time::Duration::from_secs(5);
+            let _ = s.call(SchedulerMsg::Shutdown, Some(grace)).await;
+        }
+        self.inner
+            .ledger
+            .commit(vec![Event::ServiceStopped(ServiceStopped {
+                reason: reason.into(),
+            })])
+            .await?;
+        self.inner.supervisor.stop_children(Some("shutdown".into()));
+        self.inner.supervisor.stop(Some("shutdown".into()));
+        self.inner.ledger.log().close().map_err(log_failure)
+    }
+}
