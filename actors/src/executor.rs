@@ -17,7 +17,7 @@ use tunewright_schemas::{ctx, ErrorCode, Failure, JobId, JobKind};
 
 use crate::ledger::Ledger;
 use crate::project::Projects;
-use crate::scheduler::{SchedulerMsg, SCHEDULER_NAME};
+use crate::scheduler::SchedulerMsg;
 
 /// Why a running attempt is asked to stop.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -152,27 +152,34 @@ pub enum ExecutorMsg {
     Execute(Box<JobContext>),
 }
 
+pub struct ExecutorArgs {
+    pub executor: Arc<dyn JobExecutor>,
+    /// Name of the scheduler to report outcomes to.
+    pub scheduler: String,
+}
+
 impl Actor for ExecutorActor {
     type Msg = ExecutorMsg;
-    type State = Arc<dyn JobExecutor>;
-    type Arguments = Arc<dyn JobExecutor>;
+    type State = ExecutorArgs;
+    type Arguments = ExecutorArgs;
 
     async fn pre_start(
         &self,
         _me: ActorRef<Self::Msg>,
-        exec: Self::Arguments,
+        args: Self::Arguments,
     ) -> Result<Self::State, ActorProcessingErr> {
-        Ok(exec)
+        Ok(args)
     }
 
     async fn handle(
         &self,
         _me: ActorRef<Self::Msg>,
         msg: Self::Msg,
-        exec: &mut Self::State,
+        st: &mut Self::State,
     ) -> Result<(), ActorProcessingErr> {
         let ExecutorMsg::Execute(ctx) = msg;
-        let exec = exec.clone();
+        let exec = st.executor.clone();
+        let scheduler = st.scheduler.clone();
         tokio::spawn(async move {
             let job_id = ctx.job.id;
             let attempt = ctx.attempt;
@@ -182,11 +189,14 @@ impl Actor for ExecutorActor {
                 Ok(r) => r,
                 Err(join) => Err(panic_failure(kind, &join.to_string())),
             };
-            report(SchedulerMsg::AttemptFinished {
-                job_id,
-                attempt,
-                outcome,
-            })
+            report(
+                &scheduler,
+                SchedulerMsg::AttemptFinished {
+                    job_id,
+                    attempt,
+                    outcome,
+                },
+            )
             .await;
         });
         Ok(())
@@ -206,9 +216,9 @@ fn panic_failure(kind: JobKind, what: &str) -> Failure {
 }
 
 /// Deliver an outcome to whichever scheduler instance is alive, waiting out a restart.
-async fn report(mut msg: SchedulerMsg) {
+async fn report(scheduler: &str, mut msg: SchedulerMsg) {
     for _ in 0..600 {
-        if let Some(cell) = ractor::registry::where_is(SCHEDULER_NAME.to_string()) {
+        if let Some(cell) = ractor::registry::where_is(scheduler.to_string()) {
             let sched: ActorRef<SchedulerMsg> = cell.into();
             match sched.send_message(msg) {
                 Ok(()) => return,

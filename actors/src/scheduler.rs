@@ -26,12 +26,12 @@ use tunewright_events::Event;
 use tunewright_schemas::{ctx, ErrorCode, ErrorPhase, Failure, JobId, JobKind, JobStatus, Json};
 
 use crate::analyzer::{analyze, AnalyzeInput};
-use crate::executor::{ExecutorActor, ExecutorMsg, Executors, JobContext, StopRequest, StopSignal};
+use crate::executor::{
+    ExecutorActor, ExecutorArgs, ExecutorMsg, Executors, JobContext, StopRequest, StopSignal,
+};
 use crate::ledger::Ledger;
 use crate::policy::RetryPolicies;
 use crate::project::Projects;
-
-pub const SCHEDULER_NAME: &str = "scheduler";
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct SchedulerConfig {
@@ -71,6 +71,8 @@ pub struct RunningJob {
 pub type RunningJobs = Arc<Mutex<HashMap<JobId, RunningJob>>>;
 
 pub struct SchedulerArgs {
+    /// The scheduler's actor name (unique per service instance); executors report to it.
+    pub name: String,
     pub ledger: Ledger,
     pub projects: Projects,
     pub executors: Executors,
@@ -160,8 +162,12 @@ impl Actor for Scheduler {
         let mut executors = HashMap::new();
         for kind in JobKind::ALL {
             if let Some(exec) = args.executors.get(*kind) {
+                let exec_args = ExecutorArgs {
+                    executor: exec.clone(),
+                    scheduler: args.name.clone(),
+                };
                 let (a, _) =
-                    Actor::spawn_linked(None, ExecutorActor, exec.clone(), me.get_cell()).await?;
+                    Actor::spawn_linked(None, ExecutorActor, exec_args, me.get_cell()).await?;
                 executors.insert(*kind, a);
             }
         }

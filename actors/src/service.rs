@@ -16,7 +16,7 @@ use tunewright_schemas::{ctx, ErrorCode, Failure, FileId, JobId, JobKind, Projec
 use crate::executor::Executors;
 use crate::ledger::{log_failure, Ledger};
 use crate::project::{DatasetRecord, FileRecord, NewJob, ProjectLimits, Projects};
-use crate::scheduler::{Scheduler, SchedulerArgs, SchedulerConfig, SchedulerMsg, SCHEDULER_NAME};
+use crate::scheduler::{Scheduler, SchedulerArgs, SchedulerConfig, SchedulerMsg};
 use crate::supervisor::{
     ChildRegistry, ChildSpec, RestartPolicy, Supervisor, SupervisorArgs, SupervisorMsg,
 };
@@ -51,10 +51,18 @@ struct Inner {
     ledger: Ledger,
     projects: Projects,
     supervisor: ActorRef<SupervisorMsg>,
+    /// The scheduler's actor name, unique to this service instance.
+    scheduler_name: String,
     ready: AtomicBool,
     accepting: AtomicBool,
     gave_up: watch::Receiver<Option<String>>,
     train_admission: tokio::sync::Mutex<()>,
+}
+
+/// A short random name for this instance's actors (several services may share a process).
+fn uuid_like() -> String {
+    use rand::Rng;
+    format!("{:016x}", rand::rng().random::<u64>())
 }
 
 fn internal(e: impl std::fmt::Display) -> Failure {
@@ -78,15 +86,20 @@ impl Service {
         let registry = ChildRegistry::default();
         let running = Arc::new(std::sync::Mutex::new(Default::default()));
         let first_start = Arc::new(AtomicBool::new(true));
+        let instance = uuid_like();
+        let scheduler_name = format!("scheduler-{instance}");
         {
+            let name = scheduler_name.clone();
             let (ledger, projects, config, running) = (
                 ledger.clone(),
                 projects.clone(),
                 config.clone(),
                 running.clone(),
             );
-            registry.register(ChildSpec::new(SCHEDULER_NAME, move |sup| {
+            registry.register(ChildSpec::new(scheduler_name.clone(), move |sup| {
+                let name = name.clone();
                 let args = SchedulerArgs {
+                    name: name.clone(),
                     ledger: ledger.clone(),
                     projects: projects.clone(),
                     executors: executors.clone(),
@@ -96,7 +109,7 @@ impl Service {
                     first_start: first_start.clone(),
                 };
                 Box::pin(async move {
-                    Actor::spawn_linked(Some(SCHEDULER_NAME.to_string()), Scheduler, args, sup)
+                    Actor::spawn_linked(Some(name), Scheduler, args, sup)
                         .await
                         .map(|(a, _)| a.get_cell())
                         .map_err(|e| e.to_string())
@@ -105,12 +118,12 @@ impl Service {
         }
         let (gave_up_tx, gave_up) = watch::channel(None);
         let (supervisor, _) = Actor::spawn(
-            Some(format!("supervisor-{}", std::process::id())),
+            Some(format!("supervisor-{instance}")),
             Supervisor,
             SupervisorArgs {
                 ledger: ledger.clone(),
                 registry: registry.clone(),
-                initial: vec![SCHEDULER_NAME.to_string()],
+                initial: vec![scheduler_name.clone()],
                 policy: config.restart.clone(),
                 gave_up: gave_up_tx,
             },
@@ -130,6 +143,7 @@ impl Service {
             ledger,
             projects,
             supervisor,
+            scheduler_name,
             ready: AtomicBool::new(true),
             accepting: AtomicBool::new(true),
             gave_up,
@@ -194,8 +208,9 @@ impl Service {
         }
     }
 
-    fn scheduler(&self) -> Result<ActorRef<SchedulerMsg>, Failure> {
-        ractor::registry::where_is(SCHEDULER_NAME.to_string())
+    /// The scheduler's current instance (it may be restarting).
+    pub fn scheduler(&self) -> Result<ActorRef<SchedulerMsg>, Failure> {
+        ractor::registry::where_is(self.inner.scheduler_name.clone())
             .map(Into::into)
             .ok_or_else(|| {
                 Failure::new(
@@ -290,9 +305,10 @@ impl Service {
             let _ = s.send_message(SchedulerMsg::Wake);
             let timeout = self.inner.config.scheduler.queue_timeout;
             let job_id = job.id;
+            let name = self.inner.scheduler_name.clone();
             tokio::spawn(async move {
                 tokio::time::sleep(timeout).await;
-                if let Some(cell) = ractor::registry::where_is(SCHEDULER_NAME.to_string()) {
+                if let Some(cell) = ractor::registry::where_is(name) {
                     let s: ActorRef<SchedulerMsg> = cell.into();
                     let _ = s.send_message(SchedulerMsg::QueueTimeout(job_id));
                 }

@@ -86,6 +86,15 @@ impl State {
             | Event::ActorRestarted(_)
             | Event::SupervisorGaveUp(_) => None,
         };
+        if let Event::ProjectDeleted(e) = &stored.event {
+            for job in self
+                .jobs
+                .values_mut()
+                .filter(|j| j.project_id == e.project_id)
+            {
+                job.project_deleted = true;
+            }
+        }
         if let Some(p) = problem {
             self.anomalies.push(format!("seq {}: {p}", stored.seq));
         }
