@@ -218,7 +218,7 @@ fn panic_failure(kind: JobKind, what: &str) -> Failure {
 /// Deliver an outcome to whichever scheduler instance is alive, waiting out a restart.
 async fn report(scheduler: &str, mut msg: SchedulerMsg) {
     for _ in 0..600 {
-        if let Some(cell) = ractor::registry::where_is(scheduler.to_string()) {
+        if let Some(cell) = ractor::registry::where_is(scheduler) {
             let sched: ActorRef<SchedulerMsg> = cell.into();
             match sched.send_message(msg) {
                 Ok(()) => return,

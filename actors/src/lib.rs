@@ -9,6 +9,10 @@
 //! - `analyzer`: failure text -> `{error_type, error_phase, description, confidence, suggestions}`.
 //! - `service`: the facade the HTTP layer and the CLI use.
 
+// `Failure` is the domain's error record (code, detail, context, analysis) and is returned by
+// value on purpose; boxing it everywhere would only add noise.
+#![allow(clippy::result_large_err)]
+
 pub mod analyzer;
 pub mod executor;
 pub mod ledger;

@@ -288,16 +288,15 @@ async fn recover(
                     SchedulerMsg::RetryDue(job.id),
                 );
             }
-            JobStatus::Queued => {
-                if job.attempts == 0 {
-                    let waited = (now_ms - job.created_at_ms).max(0) as u64;
-                    let left = job.queue_timeout_ms.saturating_sub(waited);
-                    schedule(
-                        me,
-                        Duration::from_millis(left),
-                        SchedulerMsg::QueueTimeout(job.id),
-                    );
-                }
+            // Never picked up yet: its wait-to-be-picked-up bound keeps running.
+            JobStatus::Queued if job.attempts == 0 => {
+                let waited = (now_ms - job.created_at_ms).max(0) as u64;
+                let left = job.queue_timeout_ms.saturating_sub(waited);
+                schedule(
+                    me,
+                    Duration::from_millis(left),
+                    SchedulerMsg::QueueTimeout(job.id),
+                );
             }
             _ => {}
         }
