@@ -2,6 +2,7 @@
 //! the training worker. Each sub-command lives in `cli/`.
 
 mod cli;
+mod http;
 mod replay;
 mod service;
 

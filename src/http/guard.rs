@@ -1,0 +1,61 @@
+//! Request guards: time limits (`REQUEST_TIMEOUT`), refusal of work while draining
+//! (`SERVICE_UNAVAILABLE`) and panics turned into `INTERNAL_ERROR`.
+
+use std::any::Any;
+
+use axum::extract::{Request, State};
+use axum::http::Method;
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use tunewright_schemas::{ctx, ErrorCode};
+
+use super::error::ApiError;
+use super::state::{unavailable, AppState};
+
+/// Uploads stream large bodies and get the longer limit.
+fn is_upload(req: &Request) -> bool {
+    req.method() == Method::POST
+        && (req.uri().path().ends_with("/files") || req.uri().path().ends_with("/dataset"))
+}
+
+/// Answer `REQUEST_TIMEOUT` when the handler takes longer than the limit. A live event
+/// stream answers at once and is not bounded by this.
+pub async fn time_limit(State(st): State<AppState>, req: Request, next: Next) -> Response {
+    let limit = if is_upload(&req) {
+        st.config.upload_timeout
+    } else {
+        st.config.request_timeout
+    };
+    match tokio::time::timeout(limit, next.run(req)).await {
+        Ok(resp) => resp,
+        Err(_) => ApiError::new(
+            ErrorCode::RequestTimeout,
+            ctx! {"timeout_secs" => limit.as_secs()},
+        )
+        .into_response(),
+    }
+}
+
+/// While stopping, refuse anything that would change state.
+pub async fn refuse_work_while_draining(
+    State(st): State<AppState>,
+    req: Request,
+    next: Next,
+) -> Response {
+    if st.is_draining() && !matches!(*req.method(), Method::GET | Method::HEAD) {
+        return unavailable("shutting down").into_response();
+    }
+    next.run(req).await
+}
+
+/// `CatchPanicLayer`'s answer: logged, and `INTERNAL_ERROR` without internals.
+pub fn panic_response(err: Box<dyn Any + Send + 'static>) -> Response {
+    let text = if let Some(s) = err.downcast_ref::<String>() {
+        s.clone()
+    } else if let Some(s) = err.downcast_ref::<&str>() {
+        s.to_string()
+    } else {
+        "a handler panicked".to_string()
+    };
+    ApiError::internal(format!("panic: {text}")).into_response()
+}
