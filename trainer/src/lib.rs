@@ -3,3 +3,10 @@
 //! Loads Llama-family Hugging Face checkpoints, tokenizes SFT datasets, runs the training loop
 //! and writes checkpoints and PEFT adapters. Only the worker process links this crate's code
 //! paths that touch the device; the service talks to it through the worker protocol.
+
+pub mod device;
+pub mod error;
+pub mod export;
+pub mod model;
+
+pub use error::TrainerError;

@@ -1,0 +1,148 @@
+//! `TrainerError`: every way the trainer crate fails, each mapped to its catalog code.
+//!
+//! Torch errors are classified at the boundary (`TrainerError::torch`): an out-of-memory
+//! message (CUDA or CPU allocator) becomes `Oom` -> `TRAINING_OOM`; anything else keeps the
+//! phase it happened in and libtorch's text as the cause.
+
+use std::path::{Path, PathBuf};
+
+use tunewright_schemas::{ctx, ErrorCode, Failure};
+
+#[derive(Debug, thiserror::Error)]
+pub enum TrainerError {
+    /// The model directory or its config.json is missing.
+    #[error("model '{path}' not found: {reason}")]
+    ModelNotFound { path: PathBuf, reason: String },
+    /// config.json names an architecture we do not implement.
+    #[error("unsupported architecture '{architecture}'")]
+    UnsupportedArch { architecture: String },
+    /// A checkpoint file is unreadable, short, corrupt, lacks a tensor or has a wrong shape.
+    #[error("loading '{path}' failed: {reason}")]
+    ModelLoad { path: PathBuf, reason: String },
+    /// Out of memory on the device (or the CPU allocator) during `phase`.
+    #[error("out of memory during {phase}: {message}")]
+    Oom { phase: String, message: String },
+    /// Any other libtorch failure during `phase`.
+    #[error("torch failed during {phase}: {message}")]
+    Torch { phase: String, message: String },
+    /// LoRA settings that cannot apply to this model (rank, unknown target module, ...).
+    #[error("invalid LoRA settings: {reason}")]
+    InvalidLora { reason: String },
+    /// Inputs of an export are missing or do not match their recorded hashes.
+    #[error("export artifacts missing or damaged: {path}: {reason}")]
+    ExportArtifactsMissing { path: PathBuf, reason: String },
+    /// The export format is unknown.
+    #[error("export format '{format}' is not available")]
+    ExportFormatUnavailable { format: String },
+    /// Writing (or re-reading to check) an export failed.
+    #[error("writing the export failed: {reason}")]
+    ExportWrite { reason: String },
+}
+
+/// The export formats we can write (for EXPORT_FORMAT_UNAVAILABLE's message).
+pub const EXPORT_FORMATS: &str = "peft, merged";
+/// Architectures `Llama::load` accepts.
+pub const SUPPORTED_ARCHS: &str = "LlamaForCausalLM, MistralForCausalLM (no sliding window)";
+
+impl TrainerError {
+    /// Classify a libtorch error: OOM messages become `Oom`, the rest `Torch`.
+    pub fn torch(phase: &str, err: tch::TchError) -> TrainerError {
+        let message = err.to_string();
+        if is_oom_message(&message) {
+            TrainerError::Oom { phase: phase.to_string(), message }
+        } else {
+            TrainerError::Torch { phase: phase.to_string(), message }
+        }
+    }
+
+    pub fn load(path: &Path, reason: impl Into<String>) -> TrainerError {
+        TrainerError::ModelLoad { path: path.to_path_buf(), reason: reason.into() }
+    }
+
+    pub fn code(&self) -> ErrorCode {
+        match self {
+            TrainerError::ModelNotFound { .. } => ErrorCode::ModelNotFound,
+            TrainerError::UnsupportedArch { .. } => ErrorCode::ModelUnsupportedArch,
+            TrainerError::ModelLoad { .. } => ErrorCode::TrainingModelLoadFailed,
+            TrainerError::Oom { .. } => ErrorCode::TrainingOom,
+            TrainerError::Torch { .. } => ErrorCode::InternalError,
+            TrainerError::InvalidLora { .. } => ErrorCode::ValidationError,
+            TrainerError::ExportArtifactsMissing { .. } => ErrorCode::ExportArtifactsMissing,
+            TrainerError::ExportFormatUnavailable { .. } => ErrorCode::ExportFormatUnavailable,
+            TrainerError::ExportWrite { .. } => ErrorCode::ExportWriteFailed,
+        }
+    }
+
+    /// The catalog failure for this error, with the raw text as its cause.
+    pub fn to_failure(&self) -> Failure {
+        let context = match self {
+            TrainerError::ModelNotFound { path, reason } => {
+                ctx! { "model" => path.display().to_string(), "reason" => reason }
+            }
+            TrainerError::UnsupportedArch { architecture } => {
+                ctx! { "architecture" => architecture, "supported" => SUPPORTED_ARCHS }
+            }
+            TrainerError::ModelLoad { path, reason } => {
+                ctx! { "path" => path.display().to_string(), "reason" => reason }
+            }
+            TrainerError::Oom { phase, message } => ctx! { "phase" => phase, "reason" => message },
+            TrainerError::Torch { phase, message } => ctx! { "phase" => phase, "reason" => message },
+            TrainerError::InvalidLora { reason } => ctx! { "reason" => reason },
+            TrainerError::ExportArtifactsMissing { path, reason } => {
+                ctx! { "path" => path.display().to_string(), "reason" => reason }
+            }
+            TrainerError::ExportFormatUnavailable { format } => {
+                ctx! { "format" => format, "available" => EXPORT_FORMATS }
+            }
+            TrainerError::ExportWrite { reason } => ctx! { "reason" => reason },
+        };
+        let mut failure = Failure::new(self.code(), context);
+        if let TrainerError::ExportArtifactsMissing { reason, .. } = self {
+            failure.detail = format!("{}: {reason}", failure.detail);
+        }
+        failure.caused_by(self.to_string())
+    }
+}
+
+/// Whether a libtorch error text reports an allocation failure.
+pub fn is_oom_message(message: &str) -> bool {
+    let m = message.to_ascii_lowercase();
+    m.contains("cuda out of memory")
+        || m.contains("out of memory")
+        || m.contains("defaultcpuallocator: not enough memory")
+        || m.contains("can't allocate memory")
+        || m.contains("failed to allocate")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn oom_messages_map_to_training_oom() {
+        let cuda = "CUDA out of memory. Tried to allocate 4096.00 GiB. GPU 0 has a total capacity of 79.18 GiB";
+        let cpu = "[enforce fail at alloc_cpu.cpp:121] data. DefaultCPUAllocator: not enough memory: you tried to allocate 1099511627776 bytes.";
+        for m in [cuda, cpu] {
+            let e = TrainerError::torch("forward", tch::TchError::Torch(m.to_string()));
+            assert_eq!(e.to_failure().error_code, ErrorCode::TrainingOom, "{m}");
+        }
+        let other = TrainerError::torch("forward", tch::TchError::Torch("shape mismatch".into()));
+        assert_eq!(other.code(), ErrorCode::InternalError);
+    }
+
+    #[test]
+    fn every_variant_renders_its_template_fields() {
+        let errs = [
+            TrainerError::ModelNotFound { path: "/m".into(), reason: "no such directory".into() },
+            TrainerError::UnsupportedArch { architecture: "GPT2LMHeadModel".into() },
+            TrainerError::load(Path::new("/m/model.safetensors"), "tensor 'x' missing"),
+            TrainerError::ExportFormatUnavailable { format: "gguf".into() },
+            TrainerError::ExportWrite { reason: "disk full".into() },
+        ];
+        for e in errs {
+            let f = e.to_failure();
+            assert!(!f.detail.contains('{'), "unfilled template: {}", f.detail);
+            assert!(!f.cause_chain.is_empty());
+        }
+    }
+}
