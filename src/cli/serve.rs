@@ -37,6 +37,10 @@ pub struct ServeArgs {
     /// Time an upload may take, in seconds.
     #[arg(long, default_value_t = 600)]
     pub upload_timeout_secs: u64,
+    /// After SIGTERM, seconds during which the endpoint still answers (503 for work and
+    /// `/ready`) before it stops accepting connections, so clients and balancers see the stop.
+    #[arg(long, default_value_t = 1)]
+    pub drain_secs: u64,
     /// Bound on a clean stop after SIGTERM, in seconds (keep under systemd's TimeoutStopSec).
     #[arg(long, default_value_t = 60)]
     pub stop_timeout_secs: u64,

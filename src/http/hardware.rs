@@ -184,7 +184,11 @@ pub fn interpret(json: serde_json::Value) -> HardwareOut {
         detail,
         devices,
         libtorch_version: str_of(&json, &["libtorch_version", "torch_version"]),
-        cuda_version: str_of(&json, &["cuda_version", "cuda_runtime_version"]),
+        cuda_version: str_of(&json, &["cuda_version"]).or_else(|| {
+            // libtorch reports the CUDA runtime as e.g. 12080 for 12.8.
+            u64_of(&json, &["cuda_runtime_version"])
+                .map(|n| format!("{}.{}", n / 1000, (n % 1000) / 10))
+        }),
         cudnn_version: str_of(&json, &["cudnn_version"]),
         cpu_threads: std::thread::available_parallelism()
             .map(|n| n.get() as u64)
@@ -216,6 +220,19 @@ mod tests {
         assert!(!out.gpu_available);
         assert_eq!(out.error_code.as_deref(), Some("GPU_NOT_AVAILABLE"));
         assert_eq!(out.libtorch_version.as_deref(), Some("2.11.0"));
+    }
+
+    #[test]
+    fn the_trainer_probe_shape_is_read() {
+        let out = interpret(
+            serde_json::json!({"cuda_available": true, "cudnn_available": true,
+            "device_count": 1, "gpus": [{"index": 0, "name": "NVIDIA H100", "memory_total_mb": 81559, "memory_free_mb": 80000}],
+            "libtorch_version": "2.11.0+cu130", "cuda_runtime_version": 13000, "cpu_threads": 16}),
+        );
+        assert!(out.gpu_available);
+        assert_eq!(out.devices[0].total_memory_bytes, Some(81559 << 20));
+        assert_eq!(out.cuda_version.as_deref(), Some("13.0"));
+        assert_eq!(out.libtorch_version.as_deref(), Some("2.11.0+cu130"));
     }
 
     #[test]

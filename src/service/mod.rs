@@ -169,6 +169,7 @@ async fn run(
     tracing::info!(%reason, "stopping");
     notify::stopping(&format!("stopping: {reason}"));
     state.start_draining();
+    tokio::time::sleep(Duration::from_secs(args.drain_secs)).await;
     let _ = stop_http.send(());
     let bound = Duration::from_secs(args.stop_timeout_secs.max(2));
     let http_grace = bound / 3;
