@@ -189,15 +189,7 @@ impl Actor for ExecutorActor {
                 Ok(r) => r,
                 Err(join) => Err(panic_failure(kind, &join.to_string())),
             };
-            report(
-                &scheduler,
-                SchedulerMsg::AttemptFinished {
-                    job_id,
-                    attempt,
-                    outcome,
-                },
-            )
-            .await;
+            report(&scheduler, job_id, attempt, outcome).await;
         });
         Ok(())
     }
@@ -216,19 +208,27 @@ fn panic_failure(kind: JobKind, what: &str) -> Failure {
 }
 
 /// Deliver an outcome to whichever scheduler instance is alive, waiting out a restart.
-async fn report(scheduler: &str, mut msg: SchedulerMsg) {
+async fn report(
+    scheduler: &str,
+    job_id: JobId,
+    attempt: u32,
+    outcome: Result<serde_json::Value, Failure>,
+) {
     for _ in 0..600 {
-        if let Some(cell) = ractor::registry::where_is(scheduler) {
-            let sched: ActorRef<SchedulerMsg> = cell.into();
-            match sched.send_message(msg) {
-                Ok(()) => return,
-                Err(ractor::MessagingErr::SendErr(back)) => msg = back,
-                Err(_) => return,
+        if let Some(cell) = ractor::registry::where_is(scheduler.to_string()) {
+            if cell.get_status() == ractor::ActorStatus::Running {
+                let sched: ActorRef<SchedulerMsg> = cell.into();
+                let msg = SchedulerMsg::AttemptFinished {
+                    job_id,
+                    attempt,
+                    outcome: outcome.clone(),
+                };
+                if sched.send_message(msg).is_ok() {
+                    return;
+                }
             }
         }
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
-    tracing::error!(
-        "no scheduler took an attempt's outcome within 60 s; the job will be recovered at restart"
-    );
+    tracing::error!(job = %job_id, "no scheduler took an attempt's outcome within 60 s; the job will be recovered at restart");
 }

@@ -26,9 +26,7 @@ use tunewright_events::Event;
 use tunewright_schemas::{ctx, ErrorCode, ErrorPhase, Failure, JobId, JobKind, JobStatus, Json};
 
 use crate::analyzer::{analyze, AnalyzeInput};
-use crate::executor::{
-    ExecutorActor, ExecutorArgs, ExecutorMsg, Executors, JobContext, StopRequest, StopSignal,
-};
+use crate::executor::{ExecutorMsg, Executors, JobContext, StopRequest, StopSignal};
 use crate::ledger::Ledger;
 use crate::policy::RetryPolicies;
 use crate::project::Projects;
@@ -76,6 +74,9 @@ pub struct SchedulerArgs {
     pub ledger: Ledger,
     pub projects: Projects,
     pub executors: Executors,
+    /// Actor names of the executor actors (supervised beside the scheduler, so an attempt
+    /// handed to one survives a scheduler crash).
+    pub executor_names: HashMap<JobKind, String>,
     pub config: SchedulerConfig,
     pub data_dir: PathBuf,
     pub running: RunningJobs,
@@ -105,7 +106,6 @@ pub struct Scheduler;
 
 pub struct SchedulerState {
     args: SchedulerArgs,
-    executors: HashMap<JobKind, ActorRef<ExecutorMsg>>,
     due: HashSet<JobId>,
     rng: StdRng,
     shutting_down: bool,
@@ -159,25 +159,12 @@ impl Actor for Scheduler {
         me: ActorRef<Self::Msg>,
         args: SchedulerArgs,
     ) -> Result<SchedulerState, ActorProcessingErr> {
-        let mut executors = HashMap::new();
-        for kind in JobKind::ALL {
-            if let Some(exec) = args.executors.get(*kind) {
-                let exec_args = ExecutorArgs {
-                    executor: exec.clone(),
-                    scheduler: args.name.clone(),
-                };
-                let (a, _) =
-                    Actor::spawn_linked(None, ExecutorActor, exec_args, me.get_cell()).await?;
-                executors.insert(*kind, a);
-            }
-        }
         let rng = match args.config.jitter_seed {
             Some(s) => StdRng::seed_from_u64(s),
             None => StdRng::from_os_rng(),
         };
         let mut st = SchedulerState {
             args,
-            executors,
             due: HashSet::new(),
             rng,
             shutting_down: false,
@@ -413,7 +400,14 @@ async fn dispatch(
         if job.kind != JobKind::Train && others >= st.args.config.max_parallel {
             continue;
         }
-        let Some(executor) = st.executors.get(&job.kind).cloned() else {
+        let Some(executor) = st
+            .args
+            .executor_names
+            .get(&job.kind)
+            .and_then(|n| ractor::registry::where_is(n.clone()))
+            .filter(|c| c.get_status() == ractor::ActorStatus::Running)
+            .map(ActorRef::<ExecutorMsg>::from)
+        else {
             continue;
         };
         let Some(project) = st

@@ -13,7 +13,7 @@ use tunewright_events::projection::{DatasetView, FileView, JobView, ProjectView,
 use tunewright_events::{Event, EventLog, State};
 use tunewright_schemas::{ctx, ErrorCode, Failure, FileId, JobId, JobKind, ProjectId};
 
-use crate::executor::Executors;
+use crate::executor::{ExecutorActor, ExecutorArgs, Executors};
 use crate::ledger::{log_failure, Ledger};
 use crate::project::{DatasetRecord, FileRecord, NewJob, ProjectLimits, Projects};
 use crate::scheduler::{Scheduler, SchedulerArgs, SchedulerConfig, SchedulerMsg};
@@ -88,6 +88,34 @@ impl Service {
         let first_start = Arc::new(AtomicBool::new(true));
         let instance = uuid_like();
         let scheduler_name = format!("scheduler-{instance}");
+        // Executor actors live beside the scheduler (not under it), so an attempt handed to
+        // one is not lost when the scheduler crashes.
+        let mut executor_names = std::collections::HashMap::new();
+        let mut initial = Vec::new();
+        for kind in JobKind::ALL {
+            let Some(exec) = executors.get(*kind).cloned() else {
+                continue;
+            };
+            let name = format!("executor-{kind}-{instance}");
+            let scheduler = scheduler_name.clone();
+            let actor_name = name.clone();
+            registry.register(ChildSpec::new(name.clone(), move |sup| {
+                let args = ExecutorArgs {
+                    executor: exec.clone(),
+                    scheduler: scheduler.clone(),
+                };
+                let name = actor_name.clone();
+                Box::pin(async move {
+                    Actor::spawn_linked(Some(name), ExecutorActor, args, sup)
+                        .await
+                        .map(|(a, _)| a.get_cell())
+                        .map_err(|e| e.to_string())
+                })
+            }));
+            executor_names.insert(*kind, name.clone());
+            initial.push(name);
+        }
+        initial.push(scheduler_name.clone());
         {
             let name = scheduler_name.clone();
             let (ledger, projects, config, running) = (
@@ -103,6 +131,7 @@ impl Service {
                     ledger: ledger.clone(),
                     projects: projects.clone(),
                     executors: executors.clone(),
+                    executor_names: executor_names.clone(),
                     config: config.scheduler.clone(),
                     data_dir: config.data_dir.clone(),
                     running: running.clone(),
@@ -123,7 +152,7 @@ impl Service {
             SupervisorArgs {
                 ledger: ledger.clone(),
                 registry: registry.clone(),
-                initial: vec![scheduler_name.clone()],
+                initial,
                 policy: config.restart.clone(),
                 gave_up: gave_up_tx,
             },

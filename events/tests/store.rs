@@ -180,3 +180,20 @@ fn missing_and_foreign_files_are_clear_errors() {
         "{err}"
     );
 }
+
+#[tokio::test]
+async fn close_releases_the_file_for_a_new_open_in_the_same_process() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("events.redb");
+    let log = EventLog::open(&path).unwrap();
+    log.append(vec![project("a").1]).await.unwrap();
+    let _clone = log.clone(); // handles may outlive the close
+    log.close().unwrap();
+    assert!(matches!(log.read_after(0, 10), Err(LogError::Closed)));
+    let again = EventLog::open(&path).unwrap();
+    assert_eq!(again.last_seq(), 1);
+    let err = EventLog::open(&path)
+        .err()
+        .expect("a second writer is refused");
+    assert!(matches!(err, LogError::InUse { .. }), "{err}");
+}

@@ -8,6 +8,8 @@ pub enum LogError {
     Missing { path: PathBuf, reason: String },
     #[error("{path} is not a tunewright event log: {reason}")]
     NotALog { path: PathBuf, reason: String },
+    #[error("{path} is already open by another process (is a tunewright service running on this data dir?)")]
+    InUse { path: PathBuf },
     #[error("the event log is damaged at seq {seq}: {reason}")]
     Corrupt { seq: u64, reason: String },
     #[error("the event log is closed")]

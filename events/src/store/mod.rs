@@ -32,7 +32,8 @@ pub type CommitObserver = Box<dyn Fn(&[StoredEvent]) + Send + Sync>;
 const LIVE_CAPACITY: usize = 65_536;
 
 struct Inner {
-    db: Arc<Database>,
+    /// Taken by `close`, so the file is released once in-flight reads end.
+    db: Mutex<Option<Arc<Database>>>,
     path: PathBuf,
     tx: Mutex<Option<mpsc::Sender<Request>>>,
     writer: Mutex<Option<JoinHandle<()>>>,
@@ -116,7 +117,7 @@ impl EventLog {
             .map_err(LogError::storage)?;
         Ok(EventLog {
             inner: Arc::new(Inner {
-                db,
+                db: Mutex::new(Some(db)),
                 path: path.to_path_buf(),
                 tx: Mutex::new(Some(tx)),
                 writer: Mutex::new(Some(handle)),
@@ -166,9 +167,18 @@ impl EventLog {
         rx.recv().map_err(|_| LogError::Closed)?
     }
 
+    fn db(&self) -> Result<Arc<Database>, LogError> {
+        self.inner
+            .db
+            .lock()
+            .ok()
+            .and_then(|d| d.clone())
+            .ok_or(LogError::Closed)
+    }
+
     /// Up to `limit` events with seq > `after_seq`, in order.
     pub fn read_after(&self, after_seq: u64, limit: usize) -> Result<Vec<StoredEvent>, LogError> {
-        tables::read_after(&*self.inner.db, after_seq, limit)
+        tables::read_after(&*self.db()?, after_seq, limit)
     }
 
     /// Up to `limit` events of `stream` with seq > `after_seq`, in order.
@@ -178,7 +188,7 @@ impl EventLog {
         after_seq: u64,
         limit: usize,
     ) -> Result<Vec<StoredEvent>, LogError> {
-        tables::read_stream(&*self.inner.db, stream, after_seq, limit)
+        tables::read_stream(&*self.db()?, stream, after_seq, limit)
     }
 
     /// Seq of the last committed event (0 for an empty log).
@@ -208,6 +218,10 @@ impl EventLog {
             h.join()
                 .map_err(|_| LogError::Storage("the writer thread panicked".into()))?;
         }
+        // Release the file (once in-flight reads end); later reads answer `Closed`.
+        if let Ok(mut db) = self.inner.db.lock() {
+            db.take();
+        }
         Ok(())
     }
 }
@@ -225,6 +239,9 @@ impl Drop for Inner {
 
 fn open_error(path: &Path, e: redb::DatabaseError) -> LogError {
     match e {
+        redb::DatabaseError::DatabaseAlreadyOpen => LogError::InUse {
+            path: path.to_path_buf(),
+        },
         redb::DatabaseError::Storage(redb::StorageError::Io(io))
             if io.kind() == std::io::ErrorKind::NotFound =>
         {
