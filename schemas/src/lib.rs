@@ -10,6 +10,7 @@ pub mod failure;
 pub mod ids;
 pub mod json;
 pub mod status;
+pub mod worker;
 
 pub use error_code::{CatalogEntry, ErrorCode};
 pub use failure::{Analysis, Confidence, ErrorPhase, ErrorType, Failure, Suggestion};

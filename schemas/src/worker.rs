@@ -1,0 +1,150 @@
+//! The worker protocol: what the trainer actor (in the service) and the worker process
+//! (`tunewright worker train|export --spec FILE`) exchange.
+//!
+//! The actor writes a spec (`WorkerSpec`) as JSON to a file and passes its path in argv (never a
+//! shell). The worker answers on stdout with JSON lines (`WorkerLine`), one per line, and reads
+//! commands (`WorkerCommand`) from stdin, one per line. Stdout carries nothing else; human logs
+//! go to stderr and are also mirrored as `log` lines so the actor keeps a tail for failures.
+
+use serde::{Deserialize, Serialize};
+
+use crate::Failure;
+
+/// A training run as the worker needs it: all paths absolute.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TrainWorkerSpec {
+    pub job_id: String,
+    /// The job's `config` as submitted (model, lora, hyper-parameters, device, ...).
+    pub config: serde_json::Value,
+    /// The SFT dataset (JSONL) to train on.
+    pub dataset_path: String,
+    /// Where checkpoints go: `<job dir>/checkpoints/step-<n>/`.
+    pub checkpoint_root: String,
+    /// Where the final adapter goes.
+    pub output_dir: String,
+    /// The checkpoint directory to resume from (already hash-verified by the actor).
+    pub resume_from: Option<String>,
+    /// Write a checkpoint every this many steps (0: never).
+    pub checkpoint_every_steps: u64,
+    /// Keep this many newest checkpoints.
+    pub keep_checkpoints: usize,
+}
+
+/// An export as the worker needs it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ExportWorkerSpec {
+    pub job_id: String,
+    pub adapter_dir: String,
+    pub base_model_dir: String,
+    /// `peft` or `merged`.
+    pub format: String,
+    pub out_dir: String,
+}
+
+/// A command the actor sends on the worker's stdin.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum WorkerCommand {
+    /// The user cancelled: stop at the next step, keep nothing.
+    Cancel,
+    /// The service is stopping: write a checkpoint at the next step, then stop.
+    CheckpointAndStop,
+}
+
+/// A file of a checkpoint with its content hash.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct WorkerFile {
+    pub name: String,
+    pub sha256: String,
+    pub size_bytes: u64,
+}
+
+/// A line the worker writes on stdout.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum WorkerLine {
+    /// Alive (sent at least every few seconds, also while loading).
+    Heartbeat { step: u64 },
+    Progress {
+        phase: String,
+        step: u64,
+        total_steps: u64,
+        loss: Option<f64>,
+        learning_rate: Option<f64>,
+        grad_norm: Option<f64>,
+        tokens_per_sec: Option<f64>,
+        memory_bytes: Option<u64>,
+    },
+    /// A fact worth keeping (preflight, memory estimate, device, ...).
+    Note { topic: String, data: serde_json::Value },
+    /// A checkpoint was written atomically: `dir` is absolute.
+    Checkpoint { step: u64, dir: String, files: Vec<WorkerFile> },
+    /// A human log line (kept as the tail for failure records).
+    Log { line: String },
+    /// The run finished: the job's result.
+    Result { value: serde_json::Value },
+    /// The run failed with a catalog code; the worker exits non-zero right after.
+    Failure { failure: Failure },
+    /// Stopped on request (checkpoint-and-stop or cancel) at `step`.
+    Stopped { step: u64, checkpointed: bool },
+}
+
+impl WorkerLine {
+    /// One JSON line (without the newline).
+    pub fn to_line(&self) -> String {
+        serde_json::to_string(self).unwrap_or_else(|e| {
+            format!("{{\"type\":\"log\",\"line\":\"unserializable worker line: {e}\"}}")
+        })
+    }
+
+    pub fn parse(line: &str) -> Result<WorkerLine, serde_json::Error> {
+        serde_json::from_str(line)
+    }
+}
+
+impl WorkerCommand {
+    pub fn to_line(&self) -> String {
+        match self {
+            WorkerCommand::Cancel => "\"cancel\"".into(),
+            WorkerCommand::CheckpointAndStop => "\"checkpoint_and_stop\"".into(),
+        }
+    }
+
+    pub fn parse(line: &str) -> Option<WorkerCommand> {
+        serde_json::from_str(line.trim()).ok()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{ctx, ErrorCode};
+
+    #[test]
+    fn lines_round_trip() {
+        let lines = vec![
+            WorkerLine::Heartbeat { step: 3 },
+            WorkerLine::Checkpoint {
+                step: 4,
+                dir: "/d/step-4".into(),
+                files: vec![WorkerFile { name: "a".into(), sha256: "00".into(), size_bytes: 1 }],
+            },
+            WorkerLine::Failure {
+                failure: Failure::new(ErrorCode::TrainingDiverged, ctx! {"value" => "NaN", "step" => 7}),
+            },
+        ];
+        for l in lines {
+            let s = l.to_line();
+            assert!(!s.contains('\n'));
+            assert_eq!(WorkerLine::parse(&s).ok(), Some(l));
+        }
+    }
+
+    #[test]
+    fn commands_round_trip_and_garbage_is_none() {
+        for c in [WorkerCommand::Cancel, WorkerCommand::CheckpointAndStop] {
+            assert_eq!(WorkerCommand::parse(&c.to_line()), Some(c));
+        }
+        assert_eq!(WorkerCommand::parse("kill everyone"), None);
+    }
+}
