@@ -21,6 +21,8 @@ pub mod project;
 pub mod scheduler;
 pub mod service;
 pub mod supervisor;
+pub mod trainer;
+pub mod export;
 
 pub use executor::{EventSink, Executors, JobContext, JobExecutor, StopRequest, StopSignal};
 pub use ledger::Ledger;

@@ -76,9 +76,16 @@ pub enum WorkerLine {
         memory_bytes: Option<u64>,
     },
     /// A fact worth keeping (preflight, memory estimate, device, ...).
-    Note { topic: String, data: serde_json::Value },
+    Note {
+        topic: String,
+        data: serde_json::Value,
+    },
     /// A checkpoint was written atomically: `dir` is absolute.
-    Checkpoint { step: u64, dir: String, files: Vec<WorkerFile> },
+    Checkpoint {
+        step: u64,
+        dir: String,
+        files: Vec<WorkerFile>,
+    },
     /// A human log line (kept as the tail for failure records).
     Log { line: String },
     /// The run finished: the job's result.
@@ -127,10 +134,17 @@ mod tests {
             WorkerLine::Checkpoint {
                 step: 4,
                 dir: "/d/step-4".into(),
-                files: vec![WorkerFile { name: "a".into(), sha256: "00".into(), size_bytes: 1 }],
+                files: vec![WorkerFile {
+                    name: "a".into(),
+                    sha256: "00".into(),
+                    size_bytes: 1,
+                }],
             },
             WorkerLine::Failure {
-                failure: Failure::new(ErrorCode::TrainingDiverged, ctx! {"value" => "NaN", "step" => 7}),
+                failure: Failure::new(
+                    ErrorCode::TrainingDiverged,
+                    ctx! {"value" => "NaN", "step" => 7},
+                ),
             },
         ];
         for l in lines {

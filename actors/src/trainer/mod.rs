@@ -1,0 +1,217 @@
+//! The trainer actor's executor for `train` jobs. It owns the device: one worker process at a
+//! time (a lock per device), spawned from the service's own binary, so a segfault, an OOM or a
+//! poisoned CUDA context takes only the worker down. Per attempt it picks the resume point
+//! (hash-verified checkpoints, falling back to older ones), runs the worker, records its lines
+//! as events, restarts a dead worker from its last good checkpoint within a restart budget,
+//! applies opt-in remediation (OOM, divergence), and maps the end to a result or a failure.
+
+pub mod checkpoints;
+pub mod events;
+pub mod process;
+pub mod remediation;
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use serde_json::Value;
+use tokio::sync::Mutex;
+use tunewright_events::event::{Event, JobNote, TrainingRemediated, TrainingResumed};
+use tunewright_schemas::worker::TrainWorkerSpec;
+use tunewright_schemas::{ctx, ErrorCode, Failure, Json};
+
+use crate::executor::{JobContext, JobExecutor, StopRequest};
+use checkpoints::ResumePoint;
+use events::JobEventWriter;
+pub use process::{WorkerEnd, WorkerLauncher};
+
+/// Default worker restarts per job after a worker death (config `max_restarts`).
+pub const DEFAULT_MAX_RESTARTS: u64 = 3;
+/// Default remediation tries per attempt.
+pub const MAX_REMEDIATIONS: usize = 4;
+
+/// Runs `train` jobs in worker processes.
+#[derive(Clone)]
+pub struct TrainerExecutor {
+    launcher: WorkerLauncher,
+    /// One worker per device at a time.
+    device: Arc<Mutex<()>>,
+}
+
+impl TrainerExecutor {
+    pub fn new(launcher: WorkerLauncher) -> Self {
+        TrainerExecutor {
+            launcher,
+            device: Arc::new(Mutex::new(())),
+        }
+    }
+}
+
+fn cfg_u64(config: &Value, key: &str, default: u64) -> u64 {
+    config.get(key).and_then(Value::as_u64).unwrap_or(default)
+}
+
+/// The dataset file a job trains on: the config's `dataset_path`, else the project's dataset.
+fn dataset_path(ctx: &JobContext) -> Result<PathBuf, Failure> {
+    if let Some(p) = ctx.job.config.0.get("dataset_path").and_then(Value::as_str) {
+        return Ok(PathBuf::from(p));
+    }
+    match &ctx.project.dataset {
+        Some(d) => {
+            let p = Path::new(&d.stored_path);
+            Ok(if p.is_absolute() {
+                p.to_path_buf()
+            } else {
+                ctx.data_dir.join(p)
+            })
+        }
+        None => Err(Failure::new(
+            ErrorCode::TrainingNoDataset,
+            ctx! {"project_id" => ctx.project.id.to_string()},
+        )),
+    }
+}
+
+fn write_spec(path: &Path, spec: &TrainWorkerSpec) -> Result<(), Failure> {
+    let bytes = serde_json::to_vec_pretty(spec).map_err(|e| internal(format!("spec: {e}")))?;
+    if let Some(parent) = path.parent() {
+        std::fs::create_dir_all(parent)
+            .map_err(|e| internal(format!("{}: {e}", parent.display())))?;
+    }
+    std::fs::write(path, bytes).map_err(|e| internal(format!("{}: {e}", path.display())))
+}
+
+fn internal(reason: String) -> Failure {
+    Failure::new(ErrorCode::InternalError, ctx! {"reason" => reason.clone()}).caused_by(reason)
+}
+
+#[async_trait::async_trait]
+impl JobExecutor for TrainerExecutor {
+    async fn execute(&self, ctx: JobContext) -> Result<Value, Failure> {
+        let _device = self.device.lock().await;
+        let job_id = ctx.job.id;
+        let dataset = dataset_path(&ctx)?;
+        let mut config = ctx.job.config.0.clone();
+        let max_restarts = cfg_u64(&config, "max_restarts", DEFAULT_MAX_RESTARTS);
+        let job_dir = ctx.job_dir();
+        let mut writer = JobEventWriter::new(
+            job_id,
+            ctx.events.clone(),
+            &ctx.data_dir,
+            ctx.job.checkpoints.clone(),
+        );
+        let mut restarts = 0u64;
+        let mut remedies = 0usize;
+        let mut run = 0u32;
+        loop {
+            run += 1;
+            // Where this run starts: the newest checkpoint that passes its hash check.
+            let mut rejections = Vec::new();
+            let choice =
+                checkpoints::choose(job_id, &ctx.data_dir, &writer.checkpoints, &mut rejections);
+            for e in &rejections {
+                if let Event::CheckpointRejected(r) = e {
+                    if let Some(c) = writer.checkpoints.iter_mut().find(|c| c.step == r.step) {
+                        c.rejected = Some(r.reason.clone());
+                    }
+                }
+            }
+            if !rejections.is_empty() {
+                ctx.events.record(rejections).await?;
+            }
+            let resume = choice?;
+            let resume_from = match &resume {
+                ResumePoint::Fresh => None,
+                ResumePoint::Checkpoint { step, dir } => {
+                    ctx.events
+                        .record(vec![Event::TrainingResumed(TrainingResumed {
+                            job_id,
+                            attempt: ctx.attempt,
+                            resumed_from_step: *step,
+                        })])
+                        .await?;
+                    Some(dir.to_string_lossy().into_owned())
+                }
+            };
+            let spec = TrainWorkerSpec {
+                job_id: job_id.to_string(),
+                config: config.clone(),
+                dataset_path: dataset.to_string_lossy().into_owned(),
+                checkpoint_root: job_dir.join("checkpoints").to_string_lossy().into_owned(),
+                output_dir: job_dir.join("adapter").to_string_lossy().into_owned(),
+                resume_from,
+                checkpoint_every_steps: cfg_u64(&config, "checkpoint_every_steps", 10),
+                keep_checkpoints: cfg_u64(&config, "keep_checkpoints", 3) as usize,
+            };
+            let spec_path = job_dir.join(format!("worker-{}-{run}.json", ctx.attempt));
+            write_spec(&spec_path, &spec)?;
+            let end = self
+                .launcher
+                .run("train", &spec_path, ctx.stop.clone(), &mut writer)
+                .await?;
+            match end {
+                WorkerEnd::Result(v) => return Ok(v),
+                WorkerEnd::Stopped {
+                    step,
+                    checkpointed,
+                    request,
+                } => {
+                    let why = match request {
+                        StopRequest::Cancel => "cancelled",
+                        StopRequest::Shutdown => "the service is stopping",
+                    };
+                    return Err(Failure::new(
+                        ErrorCode::TrainingInterrupted,
+                        ctx! {"reason" => format!("{why}; stopped at step {step} (checkpointed: {checkpointed})")},
+                    ));
+                }
+                WorkerEnd::SpawnFailed(reason) => {
+                    return Err(Failure::new(
+                        ErrorCode::TrainingInterrupted,
+                        ctx! {"reason" => format!("the worker could not be started: {reason}")},
+                    ))
+                }
+                WorkerEnd::Died { status, log_tail } => {
+                    if ctx.stop.requested().is_some() || restarts >= max_restarts {
+                        let mut f = Failure::new(
+                            ErrorCode::TrainingInterrupted,
+                            ctx! {"reason" => format!("the worker {status}"), "restarts" => restarts},
+                        );
+                        f.log_tail = log_tail;
+                        return Err(f);
+                    }
+                    restarts += 1;
+                    ctx.events
+                        .record(vec![Event::JobNote(JobNote {
+                            job_id,
+                            topic: "worker_restarted".into(),
+                            data: Json(serde_json::json!({
+                                "status": status, "restart": restarts, "max_restarts": max_restarts,
+                                "last_step": writer.last_step, "log_tail": log_tail,
+                            })),
+                        })])
+                        .await?;
+                }
+                WorkerEnd::Failed(f) => {
+                    let code = f.error_code;
+                    let remedy =
+                        if remediation::enabled(&config, code) && remedies < MAX_REMEDIATIONS {
+                            remediation::next(&config, code)
+                        } else {
+                            None
+                        };
+                    let Some(remedy) = remedy else { return Err(f) };
+                    remedies += 1;
+                    config = remediation::apply(&config, &remedy.changes);
+                    ctx.events
+                        .record(vec![Event::TrainingRemediated(TrainingRemediated {
+                            job_id,
+                            cause: code,
+                            action: remedy.action,
+                            config_changes: Json(remedy.changes),
+                        })])
+                        .await?;
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,227 @@
+//! One worker process: spawned from the service's own binary with an argument vector (never a
+//! shell), its stdout read as protocol lines, its stdin used for stop commands, its end mapped
+//! to an outcome. A worker that dies without a `failure` line (panic, segfault, SIGKILL) is
+//! reported with its signal or exit status and the last log lines it wrote.
+
+use std::collections::VecDeque;
+use std::path::{Path, PathBuf};
+use std::process::{ExitStatus, Stdio};
+use std::time::Duration;
+
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::process::{ChildStdin, Command};
+use tunewright_schemas::worker::{WorkerCommand, WorkerLine};
+use tunewright_schemas::Failure;
+
+use crate::executor::{StopRequest, StopSignal};
+
+/// How many log lines a failure record keeps.
+pub const LOG_TAIL: usize = 40;
+
+/// How to start a worker.
+#[derive(Debug, Clone)]
+pub struct WorkerLauncher {
+    /// The `tunewright` binary (normally `std::env::current_exe()`).
+    pub binary: PathBuf,
+    /// How long a worker may take to stop after a stop command before it is killed.
+    pub stop_grace: Duration,
+}
+
+/// How a worker run ended.
+#[derive(Debug)]
+pub enum WorkerEnd {
+    Result(serde_json::Value),
+    /// The worker reported a failure (with its catalog code).
+    Failed(Failure),
+    /// The worker stopped on request at `step`.
+    Stopped {
+        step: u64,
+        checkpointed: bool,
+        request: StopRequest,
+    },
+    /// The worker died without saying why.
+    Died {
+        status: String,
+        log_tail: Vec<String>,
+    },
+    /// The worker could not be started.
+    SpawnFailed(String),
+}
+
+/// Receives every protocol line as it arrives (progress, notes, checkpoints).
+#[async_trait::async_trait]
+pub trait LineHandler: Send {
+    async fn line(&mut self, line: &WorkerLine) -> Result<(), Failure>;
+}
+
+impl WorkerLauncher {
+    pub fn new(binary: PathBuf) -> Self {
+        WorkerLauncher {
+            binary,
+            stop_grace: Duration::from_secs(60),
+        }
+    }
+
+    /// Run `tunewright worker <sub> --spec <spec>` to its end.
+    pub async fn run(
+        &self,
+        sub: &str,
+        spec: &Path,
+        mut stop: StopSignal,
+        handler: &mut dyn LineHandler,
+    ) -> Result<WorkerEnd, Failure> {
+        let mut cmd = Command::new(&self.binary);
+        cmd.arg("worker")
+            .arg(sub)
+            .arg("--spec")
+            .arg(spec)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true);
+        let mut child = match cmd.spawn() {
+            Ok(c) => c,
+            Err(e) => {
+                return Ok(WorkerEnd::SpawnFailed(format!(
+                    "{}: {e}",
+                    self.binary.display()
+                )))
+            }
+        };
+        let mut stdin = child.stdin.take();
+        let stdout = child.stdout.take();
+        let stderr = child.stderr.take();
+        let mut tail: VecDeque<String> = VecDeque::new();
+        // Stderr: kept as log tail via a channel so a chatty worker never blocks.
+        let (err_tx, mut err_rx) = tokio::sync::mpsc::unbounded_channel::<String>();
+        if let Some(stderr) = stderr {
+            tokio::spawn(async move {
+                let mut lines = BufReader::new(stderr).lines();
+                while let Ok(Some(l)) = lines.next_line().await {
+                    if err_tx.send(l).is_err() {
+                        break;
+                    }
+                }
+            });
+        }
+        let Some(stdout) = stdout else {
+            return Ok(WorkerEnd::SpawnFailed("the worker has no stdout".into()));
+        };
+        let mut lines = BufReader::new(stdout).lines();
+        let mut end: Option<WorkerEnd> = None;
+        let mut requested: Option<StopRequest> = stop.requested();
+        if let Some(r) = requested {
+            send(&mut stdin, r).await;
+        }
+        let mut kill_at: Option<tokio::time::Instant> = None;
+        loop {
+            let kill_sleep = async {
+                match kill_at {
+                    Some(t) => tokio::time::sleep_until(t).await,
+                    None => std::future::pending().await,
+                }
+            };
+            tokio::select! {
+                line = lines.next_line() => match line {
+                    Ok(Some(l)) => {
+                        let parsed = match WorkerLine::parse(&l) {
+                            Ok(p) => p,
+                            Err(_) => WorkerLine::Log { line: l },
+                        };
+                        match &parsed {
+                            WorkerLine::Log { line } => push(&mut tail, line.clone()),
+                            WorkerLine::Result { value } => end = Some(WorkerEnd::Result(value.clone())),
+                            WorkerLine::Failure { failure } => end = Some(WorkerEnd::Failed(failure.clone())),
+                            WorkerLine::Stopped { step, checkpointed } => {
+                                end = Some(WorkerEnd::Stopped {
+                                    step: *step,
+                                    checkpointed: *checkpointed,
+                                    request: requested.unwrap_or(StopRequest::Shutdown),
+                                })
+                            }
+                            _ => {}
+                        }
+                        handler.line(&parsed).await?;
+                    }
+                    _ => break,
+                },
+                Some(l) = err_rx.recv() => push(&mut tail, l),
+                r = stop.wait(), if requested.is_none() => {
+                    requested = Some(r);
+                    send(&mut stdin, r).await;
+                    kill_at = Some(tokio::time::Instant::now() + self.stop_grace);
+                }
+                _ = kill_sleep => {
+                    let _ = child.start_kill();
+                    kill_at = None;
+                }
+            }
+        }
+        drop(stdin);
+        let status = child.wait().await;
+        while let Ok(l) = err_rx.try_recv() {
+            push(&mut tail, l);
+        }
+        let log_tail: Vec<String> = tail.into_iter().collect();
+        Ok(match (end, status) {
+            (Some(WorkerEnd::Failed(mut f)), _) => {
+                if f.log_tail.is_empty() {
+                    f.log_tail = log_tail;
+                }
+                WorkerEnd::Failed(f)
+            }
+            (Some(WorkerEnd::Result(v)), Ok(s)) if s.success() => WorkerEnd::Result(v),
+            (Some(e @ WorkerEnd::Stopped { .. }), _) => e,
+            (_, Ok(s)) => WorkerEnd::Died {
+                status: describe(s),
+                log_tail,
+            },
+            (_, Err(e)) => WorkerEnd::Died {
+                status: format!("wait failed: {e}"),
+                log_tail,
+            },
+        })
+    }
+}
+
+async fn send(stdin: &mut Option<ChildStdin>, r: StopRequest) {
+    let cmd = match r {
+        StopRequest::Cancel => WorkerCommand::Cancel,
+        StopRequest::Shutdown => WorkerCommand::CheckpointAndStop,
+    };
+    if let Some(s) = stdin.as_mut() {
+        let line = format!("{}\n", cmd.to_line());
+        if s.write_all(line.as_bytes()).await.is_err() || s.flush().await.is_err() {
+            *stdin = None;
+        }
+    }
+}
+
+fn push(tail: &mut VecDeque<String>, line: String) {
+    if tail.len() == LOG_TAIL {
+        tail.pop_front();
+    }
+    tail.push_back(line);
+}
+
+/// "killed by signal 9 (SIGKILL)" or "exited with status 101".
+pub fn describe(s: ExitStatus) -> String {
+    #[cfg(unix)]
+    {
+        use std::os::unix::process::ExitStatusExt;
+        if let Some(sig) = s.signal() {
+            let name = match sig {
+                6 => " (SIGABRT)",
+                9 => " (SIGKILL)",
+                11 => " (SIGSEGV)",
+                15 => " (SIGTERM)",
+                _ => "",
+            };
+            return format!("killed by signal {sig}{name}");
+        }
+    }
+    match s.code() {
+        Some(c) => format!("exited with status {c}"),
+        None => "ended without a status".into(),
+    }
+}
