@@ -5,6 +5,8 @@
 //! No I/O, no async, no torch: everything above depends on this crate and it depends on
 //! nothing of ours.
 
+pub mod config;
+pub mod dataset;
 pub mod error_code;
 pub mod failure;
 pub mod ids;
