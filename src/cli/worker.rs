@@ -1,11 +1,53 @@
-//! `tunewright worker` (being built; see the issue that owns it).
+//! `tunewright worker`: the internal sub-command the trainer actor spawns (never by hand). See
+//! `crate::worker` for the protocol side; this module only parses argv and sets the exit code
+//! (0: result line written; 3: failure line written; 2: bad usage).
 
+use std::path::PathBuf;
 use std::process::ExitCode;
 
-#[derive(Debug, clap::Args)]
-pub struct WorkerArgs {}
+use tunewright_schemas::worker::WorkerLine;
 
-pub fn run(_args: WorkerArgs) -> ExitCode {
-    eprintln!("tunewright worker: not built yet");
-    ExitCode::from(2)
+use crate::worker::{control::StopFlag, export, out, probe, train};
+
+#[derive(Debug, clap::Args)]
+pub struct WorkerArgs {
+    #[command(subcommand)]
+    pub task: WorkerTask,
+}
+
+#[derive(Debug, clap::Subcommand)]
+pub enum WorkerTask {
+    /// Run one training run described by a spec file (JSON).
+    Train {
+        #[arg(long)]
+        spec: PathBuf,
+    },
+    /// Export a trained adapter described by a spec file (JSON).
+    Export {
+        #[arg(long)]
+        spec: PathBuf,
+    },
+    /// Print the hardware report as JSON.
+    Probe,
+}
+
+/// Exit status of a worker that wrote a `failure` line.
+pub const EXIT_FAILED: u8 = 3;
+
+pub fn run(args: WorkerArgs) -> ExitCode {
+    let outcome = match args.task {
+        WorkerTask::Probe => return probe::run(),
+        WorkerTask::Train { spec } => train::run(&spec, StopFlag::watch_stdin()),
+        WorkerTask::Export { spec } => export::run(&spec),
+    };
+    match outcome {
+        Ok(value) => {
+            out::emit(&WorkerLine::Result { value });
+            ExitCode::SUCCESS
+        }
+        Err(failure) => {
+            out::emit(&WorkerLine::Failure { failure });
+            ExitCode::from(EXIT_FAILED)
+        }
+    }
 }

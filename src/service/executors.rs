@@ -4,8 +4,19 @@
 
 use std::path::Path;
 
+use tunewright_actors::export::ExportExecutor;
+use tunewright_actors::trainer::{TrainerExecutor, WorkerLauncher};
 use tunewright_actors::Executors;
+use tunewright_schemas::JobKind;
 
 pub fn build(_data_dir: &Path) -> Executors {
-    Executors::new()
+    let mut executors = Executors::new();
+    // Training and export run in worker processes of this same binary.
+    if let Ok(binary) = std::env::current_exe() {
+        let launcher = WorkerLauncher::new(binary);
+        executors = executors
+            .with(JobKind::Train, TrainerExecutor::new(launcher.clone()))
+            .with(JobKind::Export, ExportExecutor::new(launcher));
+    }
+    executors
 }
