@@ -22,11 +22,15 @@ fn fake(name: &str) -> PathBuf {
 }
 
 async fn start(dir: &Path, worker: PathBuf) -> Service {
+    start_with(dir, worker, 3).await
+}
+
+async fn start_with(dir: &Path, worker: PathBuf, max_restarts: u64) -> Service {
     let mut c = ServiceConfig::new(dir);
     c.scheduler.queue_timeout = Duration::from_secs(3600);
     let exec = Executors::new().with(
         JobKind::Train,
-        TrainerExecutor::new(WorkerLauncher::new(worker)),
+        TrainerExecutor::new(WorkerLauncher::new(worker)).with_max_restarts(max_restarts),
     );
     Service::start(c, exec).await.expect("service starts")
 }
@@ -113,7 +117,7 @@ async fn a_corrupted_latest_checkpoint_falls_back_to_the_previous_one() {
     let svc = start(dir.path(), fake("checkpoint-then-die")).await;
     let p = project(&svc).await;
     let j = svc
-        .submit_job(p, JobKind::Train, serde_json::json!({"corrupt": true}))
+        .submit_job(p, JobKind::Train, serde_json::json!({"seed": 7}))
         .await
         .unwrap();
     let done = finished(&svc, j.id).await;
@@ -144,15 +148,15 @@ async fn a_corrupted_latest_checkpoint_falls_back_to_the_previous_one() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_worker_that_keeps_dying_ends_training_interrupted_with_signal_and_log_tail() {
     let dir = tempfile::tempdir().unwrap();
-    let svc = start(dir.path(), fake("always-dies")).await;
+    let svc = start_with(dir.path(), fake("always-dies"), 2).await;
     let p = project(&svc).await;
     let j = svc
-        .submit_job(p, JobKind::Train, serde_json::json!({"max_restarts": 2}))
+        .submit_job(p, JobKind::Train, serde_json::json!({}))
         .await
         .unwrap();
     let done = finished(&svc, j.id).await;
     assert_eq!(done.status, JobStatus::Failed);
-    let err = done.error.unwrap();
+    let err = done.error.clone().unwrap();
     assert_eq!(err.error_code, ErrorCode::TrainingInterrupted);
     assert!(
         err.detail.contains("killed by signal 9 (SIGKILL)"),

@@ -24,7 +24,7 @@ use checkpoints::ResumePoint;
 use events::JobEventWriter;
 pub use process::{WorkerEnd, WorkerLauncher};
 
-/// Default worker restarts per job after a worker death (config `max_restarts`).
+/// Default worker restarts per attempt after a worker death.
 pub const DEFAULT_MAX_RESTARTS: u64 = 3;
 /// Default remediation tries per attempt.
 pub const MAX_REMEDIATIONS: usize = 4;
@@ -35,6 +35,8 @@ pub struct TrainerExecutor {
     launcher: WorkerLauncher,
     /// One worker per device at a time.
     device: Arc<Mutex<()>>,
+    /// Worker restarts per attempt after a worker death.
+    max_restarts: u64,
 }
 
 impl TrainerExecutor {
@@ -42,7 +44,14 @@ impl TrainerExecutor {
         TrainerExecutor {
             launcher,
             device: Arc::new(Mutex::new(())),
+            max_restarts: DEFAULT_MAX_RESTARTS,
         }
+    }
+
+    /// Change the restart budget (worker deaths survived per attempt).
+    pub fn with_max_restarts(mut self, n: u64) -> Self {
+        self.max_restarts = n;
+        self
     }
 }
 
@@ -50,11 +59,8 @@ fn cfg_u64(config: &Value, key: &str, default: u64) -> u64 {
     config.get(key).and_then(Value::as_u64).unwrap_or(default)
 }
 
-/// The dataset file a job trains on: the config's `dataset_path`, else the project's dataset.
+/// The dataset file a job trains on: the project's dataset.
 fn dataset_path(ctx: &JobContext) -> Result<PathBuf, Failure> {
-    if let Some(p) = ctx.job.config.0.get("dataset_path").and_then(Value::as_str) {
-        return Ok(PathBuf::from(p));
-    }
     match &ctx.project.dataset {
         Some(d) => {
             let p = Path::new(&d.stored_path);
@@ -91,7 +97,7 @@ impl JobExecutor for TrainerExecutor {
         let job_id = ctx.job.id;
         let dataset = dataset_path(&ctx)?;
         let mut config = ctx.job.config.0.clone();
-        let max_restarts = cfg_u64(&config, "max_restarts", DEFAULT_MAX_RESTARTS);
+        let max_restarts = self.max_restarts;
         let job_dir = ctx.job_dir();
         let mut writer = JobEventWriter::new(
             job_id,
@@ -139,7 +145,7 @@ impl JobExecutor for TrainerExecutor {
                 checkpoint_root: job_dir.join("checkpoints").to_string_lossy().into_owned(),
                 output_dir: job_dir.join("adapter").to_string_lossy().into_owned(),
                 resume_from,
-                checkpoint_every_steps: cfg_u64(&config, "checkpoint_every_steps", 10),
+                checkpoint_every_steps: cfg_u64(&config, "checkpoint_every_steps", 50),
                 keep_checkpoints: cfg_u64(&config, "keep_checkpoints", 3) as usize,
             };
             let spec_path = job_dir.join(format!("worker-{}-{run}.json", ctx.attempt));

@@ -94,7 +94,7 @@ impl WorkerLauncher {
         let mut tail: VecDeque<String> = VecDeque::new();
         // Stderr: kept as log tail via a channel so a chatty worker never blocks.
         let (err_tx, mut err_rx) = tokio::sync::mpsc::unbounded_channel::<String>();
-        if let Some(stderr) = stderr {
+        let stderr_task = stderr.map(|stderr| {
             tokio::spawn(async move {
                 let mut lines = BufReader::new(stderr).lines();
                 while let Ok(Some(l)) = lines.next_line().await {
@@ -102,8 +102,8 @@ impl WorkerLauncher {
                         break;
                     }
                 }
-            });
-        }
+            })
+        });
         let Some(stdout) = stdout else {
             return Ok(WorkerEnd::SpawnFailed("the worker has no stdout".into()));
         };
@@ -159,6 +159,10 @@ impl WorkerLauncher {
         }
         drop(stdin);
         let status = child.wait().await;
+        // Stderr ends with the process (a grandchild holding it open gets a bounded wait).
+        if let Some(task) = stderr_task {
+            let _ = tokio::time::timeout(Duration::from_secs(2), task).await;
+        }
         while let Ok(l) = err_rx.try_recv() {
             push(&mut tail, l);
         }

@@ -1,5 +1,5 @@
-//! Opt-in remediation of a failed training run (config `"remediation": true`, or
-//! `{"oom": bool, "divergence": bool}`): after an OOM, half the micro-batch with double the
+//! Opt-in remediation of a failed training run (config `remediate_oom` /
+//! `remediate_divergence`; `"remediation": true|{"oom","divergence"}` also accepted): after an OOM, half the micro-batch with double the
 //! gradient accumulation (same effective batch), and once the micro-batch is 1, a shorter
 //! `max_seq_length`; after a divergence, a lower learning rate from the last good checkpoint.
 
@@ -14,11 +14,14 @@ pub struct Remedy {
 }
 
 pub fn enabled(config: &Value, cause: ErrorCode) -> bool {
-    let key = match cause {
-        ErrorCode::TrainingOom => "oom",
-        ErrorCode::TrainingDiverged => "divergence",
+    let (key, flag) = match cause {
+        ErrorCode::TrainingOom => ("oom", "remediate_oom"),
+        ErrorCode::TrainingDiverged => ("divergence", "remediate_divergence"),
         _ => return false,
     };
+    if config.get(flag).and_then(Value::as_bool) == Some(true) {
+        return true;
+    }
     match config.get("remediation") {
         Some(Value::Bool(b)) => *b,
         Some(Value::Object(m)) => m.get(key).and_then(Value::as_bool).unwrap_or(false),
