@@ -37,6 +37,16 @@ pub enum TrainerError {
     /// Writing (or re-reading to check) an export failed.
     #[error("writing the export failed: {reason}")]
     ExportWrite { reason: String },
+    #[error("the loss diverged ({value}) at step {step}")]
+    Diverged { step: u64, value: String },
+    #[error("{0}")]
+    Rejected(Failure),
+    #[error("device=cuda was requested but no CUDA GPU is available")]
+    NoGpu,
+    #[error("checkpoint {path}: {reason}")]
+    Checkpoint { path: PathBuf, reason: String },
+    #[error("I/O on {path}: {reason}")]
+    Io { path: PathBuf, reason: String },
 }
 
 /// The export formats we can write (for EXPORT_FORMAT_UNAVAILABLE's message).
@@ -49,14 +59,23 @@ impl TrainerError {
     pub fn torch(phase: &str, err: tch::TchError) -> TrainerError {
         let message = err.to_string();
         if is_oom_message(&message) {
-            TrainerError::Oom { phase: phase.to_string(), message }
+            TrainerError::Oom {
+                phase: phase.to_string(),
+                message,
+            }
         } else {
-            TrainerError::Torch { phase: phase.to_string(), message }
+            TrainerError::Torch {
+                phase: phase.to_string(),
+                message,
+            }
         }
     }
 
     pub fn load(path: &Path, reason: impl Into<String>) -> TrainerError {
-        TrainerError::ModelLoad { path: path.to_path_buf(), reason: reason.into() }
+        TrainerError::ModelLoad {
+            path: path.to_path_buf(),
+            reason: reason.into(),
+        }
     }
 
     pub fn code(&self) -> ErrorCode {
@@ -70,12 +89,29 @@ impl TrainerError {
             TrainerError::ExportArtifactsMissing { .. } => ErrorCode::ExportArtifactsMissing,
             TrainerError::ExportFormatUnavailable { .. } => ErrorCode::ExportFormatUnavailable,
             TrainerError::ExportWrite { .. } => ErrorCode::ExportWriteFailed,
+            TrainerError::Diverged { .. } => ErrorCode::TrainingDiverged,
+            TrainerError::Rejected(f) => f.error_code,
+            TrainerError::NoGpu => ErrorCode::TrainingNoGpu,
+            TrainerError::Checkpoint { .. } => ErrorCode::CheckpointNotFound,
+            TrainerError::Io { .. } => ErrorCode::InternalError,
         }
     }
 
     /// The catalog failure for this error, with the raw text as its cause.
     pub fn to_failure(&self) -> Failure {
+        if let TrainerError::Rejected(f) = self {
+            return f.clone();
+        }
         let context = match self {
+            TrainerError::Rejected(_) => ctx! {},
+            TrainerError::Diverged { step, value } => ctx! { "step" => step, "value" => value },
+            TrainerError::NoGpu => ctx! {},
+            TrainerError::Checkpoint { path, reason } => {
+                ctx! { "job_id" => path.display().to_string(), "reason" => reason }
+            }
+            TrainerError::Io { path, reason } => {
+                ctx! { "reason" => format!("{}: {reason}", path.display()) }
+            }
             TrainerError::ModelNotFound { path, reason } => {
                 ctx! { "model" => path.display().to_string(), "reason" => reason }
             }
@@ -86,7 +122,9 @@ impl TrainerError {
                 ctx! { "path" => path.display().to_string(), "reason" => reason }
             }
             TrainerError::Oom { phase, message } => ctx! { "phase" => phase, "reason" => message },
-            TrainerError::Torch { phase, message } => ctx! { "phase" => phase, "reason" => message },
+            TrainerError::Torch { phase, message } => {
+                ctx! { "phase" => phase, "reason" => message }
+            }
             TrainerError::InvalidLora { reason } => ctx! { "reason" => reason },
             TrainerError::ExportArtifactsMissing { path, reason } => {
                 ctx! { "path" => path.display().to_string(), "reason" => reason }
@@ -133,11 +171,20 @@ mod tests {
     #[test]
     fn every_variant_renders_its_template_fields() {
         let errs = [
-            TrainerError::ModelNotFound { path: "/m".into(), reason: "no such directory".into() },
-            TrainerError::UnsupportedArch { architecture: "GPT2LMHeadModel".into() },
+            TrainerError::ModelNotFound {
+                path: "/m".into(),
+                reason: "no such directory".into(),
+            },
+            TrainerError::UnsupportedArch {
+                architecture: "GPT2LMHeadModel".into(),
+            },
             TrainerError::load(Path::new("/m/model.safetensors"), "tensor 'x' missing"),
-            TrainerError::ExportFormatUnavailable { format: "gguf".into() },
-            TrainerError::ExportWrite { reason: "disk full".into() },
+            TrainerError::ExportFormatUnavailable {
+                format: "gguf".into(),
+            },
+            TrainerError::ExportWrite {
+                reason: "disk full".into(),
+            },
         ];
         for e in errs {
             let f = e.to_failure();

@@ -8,5 +8,6 @@ pub mod device;
 pub mod error;
 pub mod export;
 pub mod model;
+pub mod train;
 
 pub use error::TrainerError;

@@ -1,0 +1,482 @@
+//! The LoRA training loop: pre-flight, micro-batches with gradient accumulation weighted by
+//! answer tokens, clipping, AdamW, the learning-rate schedule, evaluation, checkpoints for
+//! exact resume, and the final PEFT adapter.
+//!
+//! Determinism: the data order of each epoch is a permutation seeded by (seed, epoch), and
+//! torch's RNG (LoRA dropout) is reseeded from (seed, step) at every optimizer step, so a run
+//! resumed from a checkpoint takes exactly the steps an uninterrupted run takes.
+
+pub mod checkpoint;
+pub mod data;
+pub mod optim;
+pub mod schedule;
+pub mod tokenize;
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use serde::Serialize;
+use tch::{Device, Kind, Reduction, Tensor};
+use tunewright_schemas::config::{TrainConfig, TrainDevice};
+use tunewright_schemas::dataset::MIN_EXAMPLES;
+use tunewright_schemas::worker::WorkerFile;
+use tunewright_schemas::{ctx, ErrorCode, Failure};
+
+use crate::model::{Llama, LlamaConfig, LoraSettings};
+use crate::TrainerError;
+use checkpoint::TrainState;
+use data::{collate, epoch_order, prepare, Prepared, Tokenized};
+use tokenize::ChatTokenizer;
+
+/// What to train, from where, to where.
+#[derive(Debug, Clone)]
+pub struct TrainSpec {
+    pub config: TrainConfig,
+    /// Directory of the base model (config.json, safetensors, tokenizer).
+    pub model_dir: PathBuf,
+    pub train_data: PathBuf,
+    pub val_data: Option<PathBuf>,
+    /// Where the final PEFT adapter is written.
+    pub output_dir: PathBuf,
+    /// Where checkpoints `step-N/` are written.
+    pub checkpoint_root: PathBuf,
+    /// A (verified) checkpoint directory to resume from.
+    pub resume_from: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ProgressReport {
+    pub phase: &'static str,
+    pub step: u64,
+    pub total_steps: u64,
+    pub loss: f64,
+    pub learning_rate: f64,
+    pub grad_norm: f64,
+    pub tokens_per_sec: f64,
+    pub epoch: f64,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct CheckpointRecord {
+    pub step: u64,
+    pub dir: PathBuf,
+    pub files: Vec<WorkerFile>,
+}
+
+/// What the caller wants, checked at every step.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Control {
+    Continue,
+    Cancel,
+    CheckpointAndStop,
+}
+
+pub trait TrainHooks {
+    fn on_progress(&mut self, p: &ProgressReport);
+    fn on_checkpoint(&mut self, c: &CheckpointRecord);
+    fn on_note(&mut self, topic: &str, data: serde_json::Value);
+    fn control(&mut self) -> Control;
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct TrainOutcome {
+    pub steps: u64,
+    pub total_steps: u64,
+    pub final_loss: Option<f64>,
+    pub first_loss: Option<f64>,
+    pub eval_loss: Option<f64>,
+    /// The PEFT adapter (absent when stopped early).
+    pub adapter_dir: Option<PathBuf>,
+    /// Why it ended early, if it did.
+    pub stopped: Option<String>,
+    pub resumed_from_step: Option<u64>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct PreflightReport {
+    pub device: String,
+    pub examples: Prepared,
+    pub total_steps: u64,
+    pub estimated_memory_bytes: u64,
+    pub model_parameters: i64,
+}
+
+fn device_for(cfg: &TrainConfig) -> Result<Device, TrainerError> {
+    match cfg.device {
+        TrainDevice::Cpu => Ok(Device::Cpu),
+        TrainDevice::Cuda if !tch::Cuda::is_available() => Err(TrainerError::NoGpu),
+        TrainDevice::Cuda => Ok(Device::Cuda(0)),
+        TrainDevice::Auto => Ok(Device::cuda_if_available()),
+    }
+}
+
+fn lora_settings(cfg: &TrainConfig) -> LoraSettings {
+    LoraSettings {
+        r: cfg.lora_r,
+        alpha: cfg.lora_alpha,
+        dropout: cfg.lora_dropout,
+        target_modules: cfg.target_modules.clone(),
+    }
+}
+
+fn total_steps(cfg: &TrainConfig, examples: usize) -> u64 {
+    if let Some(m) = cfg.max_steps {
+        return m;
+    }
+    let micro = examples.div_ceil(cfg.per_device_train_batch_size as usize) as f64;
+    let per_epoch = (micro / cfg.gradient_accumulation_steps as f64).ceil();
+    ((per_epoch * cfg.num_train_epochs).ceil() as u64).max(1)
+}
+
+/// Rough device memory for a config: frozen base weights, LoRA weights with gradients and
+/// AdamW moments, and the activations of one micro-batch kept for the backward pass.
+fn estimate_memory(mc: &LlamaConfig, cfg: &TrainConfig, bytes_per_weight: u64) -> u64 {
+    let base = mc.num_parameters().max(0) as u64 * bytes_per_weight;
+    let lora_per_layer =
+        cfg.target_modules.len() as u64 * 2 * cfg.lora_r as u64 * mc.hidden_size as u64;
+    let lora = lora_per_layer * mc.num_hidden_layers as u64 * 16;
+    let tokens = (cfg.per_device_train_batch_size * cfg.max_seq_length) as u64;
+    let acts = tokens * mc.hidden_size as u64 * mc.num_hidden_layers as u64 * 34 * bytes_per_weight
+        / 2
+        + tokens * mc.vocab_size as u64 * 4 * 2;
+    base + lora + acts
+}
+
+/// Everything checkable before device time is spent: config, data, tokenizer, model shape,
+/// target modules, memory. A job that cannot succeed fails here.
+pub fn preflight(spec: &TrainSpec) -> Result<PreflightReport, TrainerError> {
+    let cfg = &spec.config;
+    cfg.validate().map_err(TrainerError::Rejected)?;
+    let device = device_for(cfg)?;
+    let mc = LlamaConfig::from_dir(&spec.model_dir)?;
+    let tok = ChatTokenizer::load(&spec.model_dir)?;
+    let examples = prepare(&spec.train_data, &tok, cfg.max_seq_length)?;
+    if examples.kept < MIN_EXAMPLES {
+        return Err(TrainerError::Rejected(Failure::new(
+            ErrorCode::DatasetTooFewExamples,
+            ctx! {"num_examples" => examples.kept, "min_examples" => MIN_EXAMPLES},
+        )));
+    }
+    lora_settings(cfg).resolved_targets()?;
+    let bytes = if device.is_cuda() { 2 } else { 4 };
+    let estimated = estimate_memory(&mc, cfg, bytes);
+    if device.is_cuda() {
+        let probe = crate::device::probe();
+        if let Some(total_mb) = probe.gpus.first().and_then(|g| g.memory_total_mb) {
+            let total = total_mb * 1024 * 1024;
+            if estimated > total {
+                let gb = |b: u64| format!("{:.1}", b as f64 / 1e9);
+                let hint = format!(
+                    "Try per_device_train_batch_size {} with gradient_accumulation_steps {}, or max_seq_length {}.",
+                    (cfg.per_device_train_batch_size / 2).max(1),
+                    cfg.gradient_accumulation_steps * 2,
+                    cfg.max_seq_length / 2
+                );
+                return Err(TrainerError::Rejected(Failure::new(
+                    ErrorCode::GpuVramInsufficient,
+                    ctx! {"required_gb" => gb(estimated), "available_gb" => gb(total), "hint" => hint},
+                )));
+            }
+        }
+    }
+    Ok(PreflightReport {
+        device: format!("{device:?}"),
+        total_steps: total_steps(cfg, examples.kept),
+        estimated_memory_bytes: estimated,
+        model_parameters: mc.num_parameters(),
+        examples,
+    })
+}
+
+fn torch_err(phase: &'static str) -> impl Fn(tch::TchError) -> TrainerError {
+    move |e| TrainerError::torch(phase, e)
+}
+
+/// Sum of token losses over the answer positions of one micro-batch (`[b, t, vocab]` logits).
+fn loss_sum(
+    model: &Llama,
+    examples: &[&Tokenized],
+    pad_id: i64,
+    device: Device,
+    train: bool,
+) -> Result<(Tensor, i64), TrainerError> {
+    let batch = collate(examples, pad_id, device);
+    let logits = model.try_forward(&batch.input_ids, Some(&batch.attention_mask), train)?;
+    let (b, t, v) = logits.size3().map_err(torch_err("forward"))?;
+    let logits = logits.narrow(1, 0, t - 1).reshape([b * (t - 1), v]);
+    let targets = batch.targets.reshape([b * (t - 1)]);
+    let loss = logits
+        .f_cross_entropy_loss::<Tensor>(&targets, None, Reduction::Sum, data_ignore(), 0.0)
+        .map_err(torch_err("loss"))?;
+    Ok((loss, batch.answer_tokens))
+}
+
+fn data_ignore() -> i64 {
+    tokenize::IGNORE
+}
+
+fn evaluate(
+    model: &Llama,
+    val: &Prepared,
+    pad_id: i64,
+    device: Device,
+    batch: usize,
+) -> Result<Option<f64>, TrainerError> {
+    if val.examples.is_empty() {
+        return Ok(None);
+    }
+    let _guard = tch::no_grad_guard();
+    let (mut sum, mut n) = (0.0, 0i64);
+    for chunk in val.examples.chunks(batch.max(1)) {
+        let refs: Vec<&Tokenized> = chunk.iter().collect();
+        let (l, k) = loss_sum(model, &refs, pad_id, device, false)?;
+        sum += l.double_value(&[]);
+        n += k;
+    }
+    Ok((n > 0).then(|| sum / n as f64))
+}
+
+/// Train; see the module comment. Resumes from `spec.resume_from` when set.
+pub fn train(spec: &TrainSpec, hooks: &mut dyn TrainHooks) -> Result<TrainOutcome, TrainerError> {
+    let cfg = &spec.config;
+    let pre = preflight(spec)?;
+    hooks.on_note(
+        "preflight",
+        serde_json::json!({
+            "examples_kept": pre.examples.kept,
+            "dropped": pre.examples.dropped,
+            "tokens": pre.examples.tokens,
+            "answer_tokens": pre.examples.answer_tokens,
+            "total_steps": pre.total_steps,
+            "device": pre.device,
+            "estimated_memory_bytes": pre.estimated_memory_bytes,
+            "model_parameters": pre.model_parameters,
+        }),
+    );
+    let device = device_for(cfg)?;
+    let dtype = if device.is_cuda() {
+        Kind::BFloat16
+    } else {
+        Kind::Float
+    };
+    let tok = ChatTokenizer::load(&spec.model_dir)?;
+    let train_set = pre.examples;
+    let val_set = match &spec.val_data {
+        Some(p) => prepare(p, &tok, cfg.max_seq_length)?,
+        None => Prepared::default(),
+    };
+    let seed = cfg.seed;
+    let mut model = Llama::load(
+        &spec.model_dir,
+        device,
+        dtype,
+        Some(&lora_settings(cfg)),
+        seed as i64,
+    )?;
+    let named = model.lora_parameters();
+    let names: Vec<String> = named.iter().map(|(n, _)| n.clone()).collect();
+    let params: Vec<Tensor> = named.iter().map(|(_, t)| t.shallow_clone()).collect();
+    let mut opt = optim::AdamW::new(&params, cfg.weight_decay);
+    let mut state = TrainState {
+        step: 0,
+        epoch: 0,
+        batch_index: 0,
+        adam_step: 0,
+        seed,
+    };
+    let mut resumed_from = None;
+    if let Some(dir) = &spec.resume_from {
+        let loaded = checkpoint::load(dir, None)?;
+        model.load_lora_parameters(&loaded.lora)?;
+        for (name, (m, v)) in names.iter().zip(opt.moments.iter_mut()) {
+            let (lm, lv) = loaded
+                .moments
+                .get(name)
+                .ok_or_else(|| TrainerError::Checkpoint {
+                    path: dir.clone(),
+                    reason: format!("no optimizer state for {name}"),
+                })?;
+            let _g = tch::no_grad_guard();
+            m.copy_(&lm.to_device(device));
+            v.copy_(&lv.to_device(device));
+        }
+        opt.step = loaded.state.adam_step;
+        resumed_from = Some(loaded.state.step);
+        state = loaded.state;
+    }
+    let total = pre.total_steps;
+    let n = train_set.examples.len();
+    let micro = cfg.per_device_train_batch_size as usize;
+    let mut order = epoch_order(n, seed, state.epoch);
+    let (mut first_loss, mut last_loss, mut eval_loss) = (None, None, None);
+    let started = Instant::now();
+    let mut tokens_seen = 0i64;
+    while state.step < total {
+        match hooks.control() {
+            Control::Continue => {}
+            Control::Cancel => {
+                return Ok(TrainOutcome {
+                    steps: state.step,
+                    total_steps: total,
+                    final_loss: last_loss,
+                    first_loss,
+                    eval_loss,
+                    adapter_dir: None,
+                    stopped: Some("cancelled".into()),
+                    resumed_from_step: resumed_from,
+                })
+            }
+            Control::CheckpointAndStop => {
+                save_checkpoint(spec, &state, &opt, &model, &names, hooks)?;
+                return Ok(TrainOutcome {
+                    steps: state.step,
+                    total_steps: total,
+                    final_loss: last_loss,
+                    first_loss,
+                    eval_loss,
+                    adapter_dir: None,
+                    stopped: Some("checkpointed and stopped".into()),
+                    resumed_from_step: resumed_from,
+                });
+            }
+        }
+        tch::manual_seed(
+            (seed as i64)
+                .wrapping_mul(1_000_003)
+                .wrapping_add(state.step as i64),
+        );
+        // The micro-batches of this optimizer step.
+        let mut micro_batches: Vec<Vec<&Tokenized>> = Vec::new();
+        for _ in 0..cfg.gradient_accumulation_steps {
+            if state.batch_index * micro >= n {
+                state.epoch += 1;
+                state.batch_index = 0;
+                order = epoch_order(n, seed, state.epoch);
+            }
+            let start = state.batch_index * micro;
+            let idx = &order[start..(start + micro).min(n)];
+            micro_batches.push(idx.iter().map(|i| &train_set.examples[*i]).collect());
+            state.batch_index += 1;
+        }
+        let answer_tokens: usize = micro_batches
+            .iter()
+            .flatten()
+            .map(|e| e.answer_tokens())
+            .sum();
+        let denom = answer_tokens.max(1) as f64;
+        let mut step_loss = 0.0;
+        for mb in &micro_batches {
+            let (sum, _) = loss_sum(&model, mb, tok.pad_id, device, true)?;
+            let value = sum.double_value(&[]);
+            if !value.is_finite() {
+                return Err(TrainerError::Diverged {
+                    step: state.step + 1,
+                    value: if value.is_nan() {
+                        "NaN".into()
+                    } else {
+                        "Inf".into()
+                    },
+                });
+            }
+            step_loss += value;
+            (sum / denom).f_backward().map_err(torch_err("backward"))?;
+            tokens_seen += mb.iter().map(|e| e.ids.len() as i64).sum::<i64>();
+        }
+        let loss = step_loss / denom;
+        let grad_norm = optim::clip_grad_norm(&params, cfg.max_grad_norm);
+        if !grad_norm.is_finite() {
+            return Err(TrainerError::Diverged {
+                step: state.step + 1,
+                value: "NaN gradient".into(),
+            });
+        }
+        let lr = schedule::lr_at(
+            state.step,
+            total,
+            cfg.warmup_steps,
+            cfg.learning_rate,
+            cfg.lr_scheduler_type,
+        );
+        opt.step(&params, lr);
+        for p in &params {
+            let mut g = p.grad();
+            if g.defined() {
+                let _ = g.zero_();
+            }
+        }
+        state.step += 1;
+        state.adam_step = opt.step;
+        first_loss.get_or_insert(loss);
+        last_loss = Some(loss);
+        if state.step % cfg.logging_steps.max(1) == 0 || state.step == total {
+            let secs = started.elapsed().as_secs_f64().max(1e-9);
+            hooks.on_progress(&ProgressReport {
+                phase: "training",
+                step: state.step,
+                total_steps: total,
+                loss,
+                learning_rate: lr,
+                grad_norm,
+                tokens_per_sec: tokens_seen as f64 / secs,
+                epoch: state.epoch as f64 + (state.batch_index * micro) as f64 / n.max(1) as f64,
+            });
+        }
+        if cfg.eval_steps > 0 && state.step % cfg.eval_steps == 0 {
+            eval_loss = evaluate(&model, &val_set, tok.pad_id, device, micro)?;
+            if let Some(l) = eval_loss {
+                hooks.on_note(
+                    "evaluation",
+                    serde_json::json!({"step": state.step, "eval_loss": l}),
+                );
+            }
+        }
+        if state.step % cfg.checkpoint_every_steps == 0 && state.step < total {
+            save_checkpoint(spec, &state, &opt, &model, &names, hooks)?;
+        }
+    }
+    eval_loss = evaluate(&model, &val_set, tok.pad_id, device, micro)?.or(eval_loss);
+    crate::export::write_adapter(&model, &spec.config.base_model, &spec.output_dir)?;
+    Ok(TrainOutcome {
+        steps: state.step,
+        total_steps: total,
+        final_loss: last_loss,
+        first_loss,
+        eval_loss,
+        adapter_dir: Some(spec.output_dir.clone()),
+        stopped: None,
+        resumed_from_step: resumed_from,
+    })
+}
+
+fn save_checkpoint(
+    spec: &TrainSpec,
+    state: &TrainState,
+    opt: &optim::AdamW,
+    model: &Llama,
+    names: &[String],
+    hooks: &mut dyn TrainHooks,
+) -> Result<(), TrainerError> {
+    let moments: Vec<(String, Tensor, Tensor)> = names
+        .iter()
+        .zip(&opt.moments)
+        .map(|(n, (m, v))| (n.clone(), m.shallow_clone(), v.shallow_clone()))
+        .collect();
+    let saved = checkpoint::save(
+        &spec.checkpoint_root,
+        state,
+        &model.lora_parameters(),
+        &moments,
+    )?;
+    hooks.on_checkpoint(&CheckpointRecord {
+        step: state.step,
+        dir: saved.dir,
+        files: saved.files,
+    });
+    checkpoint::prune(&spec.checkpoint_root, spec.config.keep_checkpoints);
+    Ok(())
+}
+
+/// The adapter tensors of a finished run, for comparisons in tests.
+pub fn adapter_path(dir: &Path) -> PathBuf {
+    dir.join(crate::export::ADAPTER_WEIGHTS)
+}
