@@ -34,7 +34,18 @@ pub enum WorkerTask {
 /// Exit status of a worker that wrote a `failure` line.
 pub const EXIT_FAILED: u8 = 3;
 
+/// The worker dies with the service (a SIGKILLed service must not leave a worker writing
+/// into the job's directory while its successor resumes the job).
+fn die_with_parent() {
+    #[cfg(target_os = "linux")]
+    // SAFETY: prctl with PR_SET_PDEATHSIG only sets a flag on this process.
+    unsafe {
+        libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL as libc::c_ulong);
+    }
+}
+
 pub fn run(args: WorkerArgs) -> ExitCode {
+    die_with_parent();
     let outcome = match args.task {
         WorkerTask::Probe => return probe::run(),
         WorkerTask::Train { spec } => train::run(&spec, StopFlag::watch_stdin()),

@@ -1,65 +1,124 @@
-//! `tunewright worker train --spec FILE`: the worker side of a training run. Pre-flight (the
-//! device: `device=cuda` without a GPU is `TRAINING_NO_GPU`; the dataset file; the resume
-//! directory), then the training loop with the stop flag checked every step, streaming
-//! progress, checkpoints and notes as protocol lines.
+//! `tunewright worker train --spec FILE`: the worker side of a training run. It parses the
+//! job's config (`VALIDATION_ERROR` on a bad one), runs `tunewright_trainer::train` with hooks
+//! that stream progress, checkpoints and notes as protocol lines and answer the stop flag at
+//! every step, and turns the loop's errors into catalog failures (OOM, divergence, no GPU,
+//! model load).
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use serde_json::{json, Value};
+use tunewright_schemas::config::TrainConfig;
 use tunewright_schemas::worker::{TrainWorkerSpec, WorkerLine};
 use tunewright_schemas::{ctx, ErrorCode, Failure};
+use tunewright_trainer::train::{
+    train, CheckpointRecord, Control, ProgressReport, TrainHooks, TrainSpec,
+};
 
 use super::control::{Requested, StopFlag};
 use super::{out, read_spec};
 
-/// Checks that need no model: the device, the dataset, the resume directory.
-pub fn preflight(spec: &TrainWorkerSpec) -> Result<(), Failure> {
-    let device = spec
-        .config
-        .get("device")
-        .and_then(Value::as_str)
-        .unwrap_or("auto");
-    let chosen = tunewright_trainer::device::select(device).map_err(|e| e.to_failure())?;
-    out::emit(&WorkerLine::Note {
-        topic: "preflight".into(),
-        data: json!({"device": format!("{chosen:?}"), "dataset": spec.dataset_path, "resume_from": spec.resume_from}),
-    });
-    if !Path::new(&spec.dataset_path).is_file() {
-        return Err(Failure::new(
-            ErrorCode::TrainingNoDataset,
-            ctx! {"project_id" => spec.job_id.clone(), "reason" => format!("{} is missing", spec.dataset_path)},
+/// Hooks that write protocol lines and read the stop flag.
+struct LineHooks {
+    stop: StopFlag,
+    last_checkpoint: Option<u64>,
+    last_step: u64,
+}
+
+impl TrainHooks for LineHooks {
+    fn on_progress(&mut self, p: &ProgressReport) {
+        self.last_step = p.step;
+        out::emit(&WorkerLine::Progress {
+            phase: p.phase.to_string(),
+            step: p.step,
+            total_steps: p.total_steps,
+            loss: Some(p.loss),
+            learning_rate: Some(p.learning_rate),
+            grad_norm: Some(p.grad_norm),
+            tokens_per_sec: Some(p.tokens_per_sec),
+            memory_bytes: None,
+        });
+        out::log(format!(
+            "step {}/{} loss {:.6}",
+            p.step, p.total_steps, p.loss
         ));
     }
-    if let Some(dir) = &spec.resume_from {
-        if !Path::new(dir).is_dir() {
+
+    fn on_checkpoint(&mut self, c: &CheckpointRecord) {
+        self.last_checkpoint = Some(c.step);
+        out::emit(&WorkerLine::Checkpoint {
+            step: c.step,
+            dir: c.dir.to_string_lossy().into_owned(),
+            files: c.files.clone(),
+        });
+    }
+
+    fn on_note(&mut self, topic: &str, data: Value) {
+        out::emit(&WorkerLine::Note {
+            topic: topic.to_string(),
+            data,
+        });
+    }
+
+    fn control(&mut self) -> Control {
+        match self.stop.requested() {
+            Requested::Continue => Control::Continue,
+            Requested::Cancel => Control::Cancel,
+            Requested::CheckpointAndStop => Control::CheckpointAndStop,
+        }
+    }
+}
+
+fn spec_for(spec: &TrainWorkerSpec) -> Result<TrainSpec, Failure> {
+    let config = TrainConfig::from_json(&spec.config)?;
+    Ok(TrainSpec {
+        model_dir: PathBuf::from(&config.base_model),
+        config,
+        train_data: PathBuf::from(&spec.dataset_path),
+        val_data: None,
+        output_dir: PathBuf::from(&spec.output_dir),
+        checkpoint_root: PathBuf::from(&spec.checkpoint_root),
+        resume_from: spec.resume_from.as_ref().map(PathBuf::from),
+    })
+}
+
+/// Run the training; `Err` is a failure line's content.
+pub fn run(spec_path: &Path, stop: StopFlag) -> Result<Value, Failure> {
+    let spec: TrainWorkerSpec = read_spec(spec_path, ErrorCode::InternalError)?;
+    let train_spec = spec_for(&spec)?;
+    if let Some(dir) = &train_spec.resume_from {
+        if !dir.is_dir() {
             return Err(Failure::new(
                 ErrorCode::CheckpointNotFound,
-                ctx! {"job_id" => spec.job_id.clone(), "reason" => format!("{dir} is gone")},
+                ctx! {"job_id" => spec.job_id.clone(), "reason" => format!("{} is gone", dir.display())},
             ));
         }
     }
-    Ok(())
-}
-
-/// Outcome of a run: a result, or a stop on request (already reported as a `stopped` line).
-pub fn run(spec_path: &Path, stop: StopFlag) -> Result<Value, Failure> {
-    let spec: TrainWorkerSpec = read_spec(spec_path, ErrorCode::InternalError)?;
-    preflight(&spec)?;
-    if stop.requested() != Requested::Continue {
-        let step = 0;
+    out::log(format!(
+        "training {} on {} (resume from {:?})",
+        spec.job_id, spec.dataset_path, spec.resume_from
+    ));
+    let mut hooks = LineHooks {
+        stop,
+        last_checkpoint: None,
+        last_step: 0,
+    };
+    let outcome = train(&train_spec, &mut hooks).map_err(|e| {
+        out::log(format!("training failed: {e}"));
+        e.to_failure()
+    })?;
+    if let Some(why) = &outcome.stopped {
+        out::log(format!("stopped at step {}: {why}", outcome.steps));
+        let checkpointed = hooks.last_checkpoint == Some(outcome.steps);
         out::emit(&WorkerLine::Stopped {
-            step,
-            checkpointed: false,
+            step: outcome.steps,
+            checkpointed,
         });
         return Err(Failure::new(
             ErrorCode::TrainingInterrupted,
-            ctx! {"reason" => format!("stopped on request before step {step}")},
+            ctx! {"reason" => format!("stopped on request at step {} ({why})", outcome.steps)},
         ));
     }
-    // The LoRA training loop (`tunewright_trainer::train`) is another helper's work and is not
-    // in this build yet; say so with a catalog code rather than pretend.
-    Err(Failure::new(
-        ErrorCode::InternalError,
-        ctx! {"reason" => "this build has no training loop (tunewright_trainer::train is missing)"},
-    ))
+    serde_json::to_value(&outcome)
+        .map(|v| json!({"training": v, "adapter_dir": spec.output_dir}))
+        .map_err(|e| Failure::new(ErrorCode::InternalError, ctx! {"reason" => e.to_string()}))
 }
