@@ -314,12 +314,20 @@ page!(
 /// `POST /api/v1/projects`.
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct CreateProject {
+    /// 1 to 100 printable characters.
+    #[schema(
+        min_length = 1,
+        max_length = 100,
+        pattern = r"^[^\x00-\x1f\x7f-\x9f]*\S[^\x00-\x1f\x7f-\x9f]*$"
+    )]
     pub name: String,
 }
 
 /// `POST /api/v1/projects/{id}/splits` (seed 002 §3).
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct CreateSplit {
+    /// 1 to 64 letters, digits, `-` or `_`.
+    #[schema(min_length = 1, max_length = 64, pattern = r"^[A-Za-z0-9_-]+$")]
     pub name: String,
     /// e.g. `{"train": 0.8, "val": 0.2}`; must sum to 1 and include `train` and `val`.
     pub ratios: BTreeMap<String, f64>,
@@ -372,6 +380,7 @@ pub struct PageQuery {
     /// The `next` of the previous page.
     pub cursor: Option<String>,
     /// Items per page, 1 to 1000 (default 100).
+    #[param(minimum = 1, maximum = 1000)]
     pub limit: Option<u32>,
 }
 

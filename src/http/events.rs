@@ -20,6 +20,7 @@ pub struct EventQuery {
     /// Only this stream: a project id, a job id or `service`.
     pub stream: Option<String>,
     /// At most this many, 1 to 1000 (default 100).
+    #[param(minimum = 1, maximum = 1000)]
     pub limit: Option<u32>,
 }
 

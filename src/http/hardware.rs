@@ -102,13 +102,11 @@ impl HardwareProbe {
             let tail: String = String::from_utf8_lossy(&output.stderr)
                 .lines()
                 .rev()
-                .take(5)
+                .take(3)
                 .collect::<Vec<_>>()
                 .join(" | ");
-            return Err(failed(format!(
-                "the probe exited with {}: {tail}",
-                output.status
-            )));
+            tracing::info!(status = %output.status, stderr = %tail, "`worker probe` unavailable; probing in this process");
+            return in_process().await;
         }
         let text = String::from_utf8_lossy(&output.stdout);
         let json = text
@@ -127,6 +125,22 @@ impl HardwareProbe {
             .ok_or_else(|| failed("the probe printed no JSON object".into()))?;
         Ok(interpret(json))
     }
+}
+
+/// The trainer crate's probe, run on a blocking thread of this process (used when the worker
+/// binary offers no `probe`).
+async fn in_process() -> Result<HardwareOut, Failure> {
+    let failed =
+        |reason: String| Failure::new(ErrorCode::GpuProbeFailed, ctx! {"reason" => reason});
+    let info = tokio::task::spawn_blocking(|| {
+        std::panic::catch_unwind(tunewright_trainer::device::probe)
+            .map_err(|_| "the probe panicked".to_string())
+            .and_then(|info| serde_json::to_value(info).map_err(|e| e.to_string()))
+    })
+    .await
+    .map_err(|e| failed(e.to_string()))?
+    .map_err(failed)?;
+    Ok(interpret(info))
 }
 
 fn str_of(v: &serde_json::Value, keys: &[&str]) -> Option<String> {
