@@ -181,7 +181,7 @@ async fn a_huge_learning_rate_ends_training_diverged_at_its_step() {
     let svc = start(dir.path()).await;
     let p = project(&svc).await;
     let j = svc
-        .submit_job(p, JobKind::Train, config(1e12))
+        .submit_job(p, JobKind::Train, config(1e30))
         .await
         .unwrap();
     let done = finished(&svc, j.id).await;
