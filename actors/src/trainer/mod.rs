@@ -27,7 +27,7 @@ pub use process::{WorkerEnd, WorkerLauncher};
 /// Default worker restarts per attempt after a worker death.
 pub const DEFAULT_MAX_RESTARTS: u64 = 3;
 /// Default remediation tries per attempt.
-pub const MAX_REMEDIATIONS: usize = 4;
+pub const MAX_REMEDIATIONS: usize = 8;
 
 /// Runs `train` jobs in worker processes.
 #[derive(Clone)]
