@@ -23,6 +23,7 @@ pub mod service;
 pub mod supervisor;
 pub mod trainer;
 pub mod export;
+pub mod generation;
 
 pub use executor::{EventSink, Executors, JobContext, JobExecutor, StopRequest, StopSignal};
 pub use ledger::Ledger;

@@ -1,5 +1,7 @@
 //! Job configurations as users write them (Hugging Face names where they exist).
 
+pub mod generation;
 pub mod train;
 
+pub use generation::GenerationConfig;
 pub use train::{LrSchedulerType, TrainConfig, TrainDevice};
