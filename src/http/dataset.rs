@@ -47,7 +47,7 @@ struct Stored {
     ),
     responses(
         (status = 201, description = "Validated and recorded", body = DatasetOut),
-        (status = 400, description = "DATASET_UPLOAD_INVALID, FILE_EMPTY, FILE_INVALID_NAME or VALIDATION_ERROR", body = ErrorBody),
+        (status = 400, description = "DATASET_UPLOAD_INVALID, DATASET_TOO_FEW_EXAMPLES, FILE_EMPTY, FILE_INVALID_NAME or VALIDATION_ERROR", body = ErrorBody),
         (status = 401, description = "UNAUTHORIZED", body = ErrorBody),
         (status = 404, description = "PROJECT_NOT_FOUND", body = ErrorBody),
         (status = 408, description = "REQUEST_TIMEOUT", body = ErrorBody),

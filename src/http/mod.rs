@@ -7,7 +7,7 @@
 //! (`REQUEST_TOO_LARGE`); uploads stream under their own limits (`FILE_TOO_LARGE`).
 
 pub mod auth;
-// pub mod dataset; (waits for tunewright_schemas::dataset::validate_jsonl)
+pub mod dataset;
 pub mod dto;
 pub mod error;
 pub mod events;
@@ -68,6 +68,7 @@ fn documented() -> OpenApiRouter<AppState> {
         .routes(unbounded_body(routes!(files::upload_file)))
         .routes(routes!(files::list_files))
         .routes(routes!(files::delete_file))
+        .routes(unbounded_body(routes!(dataset::upload_dataset)))
         .routes(routes!(jobs::submit_job, jobs::list_jobs))
         .routes(routes!(jobs::get_job))
         .routes(routes!(jobs::cancel_job))
