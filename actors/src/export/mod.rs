@@ -91,8 +91,8 @@ impl JobExecutor for ExportExecutor {
         let base_model = run
             .config
             .0
-            .get("model_path")
-            .or_else(|| run.config.0.get("model"))
+            .get("base_model")
+            .or_else(|| run.config.0.get("model_path"))
             .and_then(Value::as_str)
             .unwrap_or("");
         let job_dir = ctx.job_dir();
