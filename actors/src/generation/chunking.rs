@@ -27,7 +27,10 @@ pub fn chunk_text(text: &str, max_tokens: usize, overlap_tokens: usize) -> Vec<S
             pieces.push(para.to_string());
         } else {
             // Leave room for the overlap carried into each piece's chunk.
-            pieces.extend(split_words(para, max_tokens.saturating_sub(overlap_tokens).max(4)));
+            pieces.extend(split_words(
+                para,
+                max_tokens.saturating_sub(overlap_tokens).max(4),
+            ));
         }
     }
     let mut chunks: Vec<String> = Vec::new();

@@ -75,11 +75,10 @@ impl LlmSettings {
             .clone()
             .or_else(|| env(ENV_MODEL))
             .unwrap_or_else(|| DEFAULT_MODEL.into());
-        let api_key = cfg
-            .llm_api_key
-            .clone()
-            .filter(|k| !k.trim().is_empty())
-            .or_else(|| env(ENV_API_KEY));
+        let api_key = match &cfg.llm_api_key_env {
+            Some(name) => env(name),
+            None => env(ENV_API_KEY),
+        };
         let s = LlmSettings {
             base_url: base_url.trim_end_matches('/').to_string(),
             model,
@@ -383,14 +382,11 @@ mod tests {
     fn key_rule() {
         let mut cfg = GenerationConfig {
             llm_base_url: Some("https://ollama.com/v1".into()),
-            llm_api_key: Some(String::new()),
+            llm_api_key_env: Some("TUNEWRIGHT_TEST_UNSET_KEY_VARIABLE".into()),
             ..GenerationConfig::default()
         };
-        // The env may hold a key on a developer machine; only assert when it does not.
-        if std::env::var(ENV_API_KEY).is_err() {
-            let e = LlmSettings::resolve(&cfg).unwrap_err();
-            assert_eq!(e.error_code, ErrorCode::OllamaApiKeyMissing);
-        }
+        let e = LlmSettings::resolve(&cfg).unwrap_err();
+        assert_eq!(e.error_code, ErrorCode::OllamaApiKeyMissing);
         cfg.llm_base_url = Some("http://127.0.0.1:11434/v1".into());
         assert!(LlmSettings::resolve(&cfg).is_ok());
         cfg.llm_base_url = Some("http://localhost:8000/v1/".into());
@@ -398,7 +394,10 @@ mod tests {
             LlmSettings::resolve(&cfg).unwrap().base_url,
             "http://localhost:8000/v1"
         );
-        cfg.llm_api_key = Some("sk-secret".into());
-        assert!(!format!("{:?}", LlmSettings::resolve(&cfg).unwrap()).contains("sk-secret"));
+        let s = LlmSettings {
+            api_key: Some("sk-secret".into()),
+            ..LlmSettings::resolve(&cfg).unwrap()
+        };
+        assert!(!format!("{s:?}").contains("sk-secret"));
     }
 }

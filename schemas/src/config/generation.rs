@@ -21,9 +21,10 @@ pub struct GenerationConfig {
     pub llm_base_url: Option<String>,
     /// Overrides `TUNEWRIGHT_LLM_MODEL`.
     pub llm_model: Option<String>,
-    /// Overrides `TUNEWRIGHT_LLM_API_KEY`. Prefer the environment: a key in a job config is
-    /// redacted by [`GenerationConfig::redacted`] but travels with the job request.
-    pub llm_api_key: Option<String>,
+    /// Name of the environment variable holding this job's API key (overrides
+    /// `TUNEWRIGHT_LLM_API_KEY`). The key itself is never part of a job config, so it never
+    /// reaches the event log; a config carrying `llm_api_key` is rejected.
+    pub llm_api_key_env: Option<String>,
     /// Whole-request timeout per LLM call, seconds.
     pub request_timeout_secs: u64,
     /// Temperature passed to the LLM.
@@ -39,7 +40,7 @@ impl Default for GenerationConfig {
             examples_per_chunk: 5,
             llm_base_url: None,
             llm_model: None,
-            llm_api_key: None,
+            llm_api_key_env: None,
             request_timeout_secs: 120,
             temperature: 0.7,
         }
@@ -55,7 +56,7 @@ impl std::fmt::Debug for GenerationConfig {
             .field("examples_per_chunk", &self.examples_per_chunk)
             .field("llm_base_url", &self.llm_base_url)
             .field("llm_model", &self.llm_model)
-            .field("llm_api_key", &self.llm_api_key.as_ref().map(|_| REDACTED))
+            .field("llm_api_key_env", &self.llm_api_key_env)
             .field("request_timeout_secs", &self.request_timeout_secs)
             .field("temperature", &self.temperature)
             .finish()
