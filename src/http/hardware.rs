@@ -167,14 +167,10 @@ pub fn interpret(json: serde_json::Value) -> HardwareOut {
                 .map(|(i, d)| DeviceOut {
                     index: u64_of(d, &["index", "ordinal"]).unwrap_or(i as u64),
                     name: str_of(d, &["name"]).unwrap_or_else(|| format!("cuda:{i}")),
-                    total_memory_bytes: u64_of(
-                        d,
-                        &["total_memory_bytes", "total_memory", "memory_total_bytes"],
-                    ),
-                    free_memory_bytes: u64_of(
-                        d,
-                        &["free_memory_bytes", "free_memory", "memory_free_bytes"],
-                    ),
+                    total_memory_bytes: u64_of(d, &["total_memory_bytes", "memory_total_bytes"])
+                        .or_else(|| u64_of(d, &["memory_total_mb"]).map(|m| m << 20)),
+                    free_memory_bytes: u64_of(d, &["free_memory_bytes", "memory_free_bytes"])
+                        .or_else(|| u64_of(d, &["memory_free_mb"]).map(|m| m << 20)),
                 })
                 .collect()
         })
