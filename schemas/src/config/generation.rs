@@ -1,6 +1,8 @@
 //! Configuration of the dataset generation jobs (`dataset_preview`, `dataset_generate`):
 //! chunking, how many examples per chunk, and per-job overrides of the LLM endpoint.
 
+#![allow(clippy::result_large_err)] // `Failure` is the domain error, returned by value.
+
 use serde::{Deserialize, Serialize};
 
 use crate::{ctx, ErrorCode, Failure};
