@@ -82,6 +82,15 @@ impl GenerationConfig {
         } else {
             v.clone()
         };
+        if v.get("llm_api_key").is_some() {
+            return Err(Failure::new(
+                ErrorCode::ValidationError,
+                ctx! {
+                    "reason" => "generation config: llm_api_key is not accepted in a job config (it would be recorded); set TUNEWRIGHT_LLM_API_KEY or name a variable in llm_api_key_env",
+                    "field" => "llm_api_key"
+                },
+            ));
+        }
         let c: GenerationConfig = serde_json::from_value(v).map_err(|e| {
             Failure::new(
                 ErrorCode::ValidationError,
@@ -151,7 +160,9 @@ mod tests {
         assert!(!GenerationConfig::redacted(&v)
             .to_string()
             .contains("sk-secret"));
-        let c = GenerationConfig::from_json(&v).unwrap();
-        assert!(!format!("{c:?}").contains("sk-secret"));
+        let e = GenerationConfig::from_json(&v).unwrap_err();
+        assert_eq!(e.error_code, ErrorCode::ValidationError);
+        assert_eq!(e.context.0["field"], "llm_api_key");
+        assert!(!e.to_string().contains("sk-secret"));
     }
 }
