@@ -5,12 +5,15 @@
 use std::path::Path;
 
 use tunewright_actors::export::ExportExecutor;
+use tunewright_actors::generation::{DatasetGenerateExecutor, DatasetPreviewExecutor};
 use tunewright_actors::trainer::{TrainerExecutor, WorkerLauncher};
 use tunewright_actors::Executors;
 use tunewright_schemas::JobKind;
 
 pub fn build(_data_dir: &Path) -> Executors {
-    let mut executors = Executors::new();
+    let mut executors = Executors::new()
+        .with(JobKind::DatasetPreview, DatasetPreviewExecutor::default())
+        .with(JobKind::DatasetGenerate, DatasetGenerateExecutor::default());
     // Training and export run in worker processes of this same binary.
     if let Ok(binary) = std::env::current_exe() {
         let launcher = WorkerLauncher::new(binary);
