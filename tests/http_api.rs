@@ -195,7 +195,17 @@ async fn htmx_requests_get_an_escaped_toast() {
 
 #[tokio::test]
 async fn jobs_splits_and_their_errors() {
-    let s = Server::start().await;
+    // An LLM server that accepts connections and never answers keeps the generation job
+    // active for as long as this test needs it (its request timeout is 120 s).
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let silent_url = format!("http://{}/v1", silent.local_addr().unwrap());
+    let s = Server::start_with(
+        Options::default()
+            .env("TUNEWRIGHT_LLM_BASE_URL", &silent_url)
+            .env("TUNEWRIGHT_LLM_MODEL", "m")
+            .env("TUNEWRIGHT_LLM_API_KEY", "k"),
+    )
+    .await;
     let p = s.create_project("jobs").await;
     // Jobs the project's state refuses.
     let jobs_path = format!("/api/v1/projects/{p}/jobs");
@@ -234,7 +244,7 @@ async fn jobs_splits_and_their_errors() {
         .await;
     expect_error(r, 422, "DATASET_NOT_IMPORTED").await;
 
-    // A generation job over a document: queued (this test registers no executor for it).
+    // A generation job over a document: active while its LLM call hangs.
     let r = s
         .upload(&p, "doc.md", b"# Title\n\nSome text.".to_vec())
         .await;

@@ -15,6 +15,8 @@
 
 pub mod analyzer;
 pub mod executor;
+pub mod export;
+pub mod generation;
 pub mod ledger;
 pub mod policy;
 pub mod project;
@@ -22,8 +24,6 @@ pub mod scheduler;
 pub mod service;
 pub mod supervisor;
 pub mod trainer;
-pub mod export;
-pub mod generation;
 
 pub use executor::{EventSink, Executors, JobContext, JobExecutor, StopRequest, StopSignal};
 pub use ledger::Ledger;

@@ -9,7 +9,11 @@ use tch::{Cuda, Device};
 pub fn select(requested: &str) -> Result<Device, DeviceChoiceError> {
     let r = requested.trim().to_ascii_lowercase();
     match r.as_str() {
-        "auto" => Ok(if Cuda::is_available() { Device::Cuda(0) } else { Device::Cpu }),
+        "auto" => Ok(if Cuda::is_available() {
+            Device::Cuda(0)
+        } else {
+            Device::Cpu
+        }),
         "cpu" => Ok(Device::Cpu),
         _ if r == "cuda" || r.starts_with("cuda:") => {
             if !Cuda::is_available() {
@@ -17,7 +21,9 @@ pub fn select(requested: &str) -> Result<Device, DeviceChoiceError> {
             }
             let idx: usize = match r.strip_prefix("cuda:") {
                 None => 0,
-                Some(n) => n.parse().map_err(|_| DeviceChoiceError::Invalid(requested.to_string()))?,
+                Some(n) => n
+                    .parse()
+                    .map_err(|_| DeviceChoiceError::Invalid(requested.to_string()))?,
             };
             if idx as i64 >= Cuda::device_count() {
                 return Err(DeviceChoiceError::Invalid(requested.to_string()));
@@ -78,8 +84,16 @@ pub struct HardwareInfo {
 /// Probe the machine. Never fails: what cannot be learned is `None`.
 pub fn probe() -> HardwareInfo {
     let cuda_available = Cuda::is_available();
-    let device_count = if cuda_available { Cuda::device_count() } else { 0 };
-    let smi = if cuda_available { nvidia_smi() } else { Vec::new() };
+    let device_count = if cuda_available {
+        Cuda::device_count()
+    } else {
+        0
+    };
+    let smi = if cuda_available {
+        nvidia_smi()
+    } else {
+        Vec::new()
+    };
     let gpus = (0..device_count)
         .map(|i| {
             let row = smi.get(i as usize);
@@ -97,7 +111,11 @@ pub fn probe() -> HardwareInfo {
         device_count,
         gpus,
         libtorch_version: libtorch_version(),
-        cuda_runtime_version: if tch::utils::has_cuda() && cuda_available { Some(tch::utils::version_cudart()) } else { None },
+        cuda_runtime_version: if tch::utils::has_cuda() && cuda_available {
+            Some(tch::utils::version_cudart())
+        } else {
+            None
+        },
         cpu_threads: tch::get_num_threads(),
     }
 }
@@ -105,7 +123,10 @@ pub fn probe() -> HardwareInfo {
 /// (name, total MiB, free MiB) per GPU from `nvidia-smi`, empty when it is unavailable.
 fn nvidia_smi() -> Vec<(String, u64, u64)> {
     let out = std::process::Command::new("nvidia-smi")
-        .args(["--query-gpu=name,memory.total,memory.free", "--format=csv,noheader,nounits"])
+        .args([
+            "--query-gpu=name,memory.total,memory.free",
+            "--format=csv,noheader,nounits",
+        ])
         .output();
     let Ok(out) = out else { return Vec::new() };
     if !out.status.success() {
@@ -127,11 +148,23 @@ fn nvidia_smi() -> Vec<(String, u64, u64)> {
 /// `lib/` directory that `/proc/self/maps` shows `libtorch_cpu.so` mapped from.
 pub fn libtorch_version() -> Option<String> {
     let maps = std::fs::read_to_string("/proc/self/maps").ok()?;
-    let lib = maps.lines().filter_map(|l| l.split_whitespace().nth(5)).find(|p| p.ends_with("libtorch_cpu.so"))?;
+    let lib = maps
+        .lines()
+        .filter_map(|l| l.split_whitespace().nth(5))
+        .find(|p| p.ends_with("libtorch_cpu.so"))?;
     let torch_dir = std::path::Path::new(lib).parent()?.parent()?;
     let text = std::fs::read_to_string(torch_dir.join("version.py")).ok()?;
     text.lines()
         .find_map(|l| l.strip_prefix("__version__"))
-        .map(|rest| rest.trim_start_matches([' ', '=', ':']).trim().trim_matches(['\'', '"']).to_string())
-        .or_else(|| std::fs::read_to_string(torch_dir.join("build-version")).ok().map(|s| s.trim().to_string()))
+        .map(|rest| {
+            rest.trim_start_matches([' ', '=', ':'])
+                .trim()
+                .trim_matches(['\'', '"'])
+                .to_string()
+        })
+        .or_else(|| {
+            std::fs::read_to_string(torch_dir.join("build-version"))
+                .ok()
+                .map(|s| s.trim().to_string())
+        })
 }

@@ -53,7 +53,10 @@ fn missing_config_is_model_not_found() {
 fn other_architectures_are_unsupported() {
     let dir = copy();
     edit_config(dir.path(), |c| {
-        c.insert("architectures".into(), serde_json::json!(["GPT2LMHeadModel"]));
+        c.insert(
+            "architectures".into(),
+            serde_json::json!(["GPT2LMHeadModel"]),
+        );
     });
     let f = load_err(dir.path()).to_failure();
     assert_eq!(f.error_code, ErrorCode::ModelUnsupportedArch);
@@ -64,7 +67,10 @@ fn other_architectures_are_unsupported() {
 fn mistral_with_sliding_window_is_unsupported_but_without_is_llama() {
     let dir = copy();
     edit_config(dir.path(), |c| {
-        c.insert("architectures".into(), serde_json::json!(["MistralForCausalLM"]));
+        c.insert(
+            "architectures".into(),
+            serde_json::json!(["MistralForCausalLM"]),
+        );
         c.insert("sliding_window".into(), serde_json::json!(4096));
     });
     assert_eq!(load_err(dir.path()).code(), ErrorCode::ModelUnsupportedArch);
@@ -88,15 +94,25 @@ fn truncated_weights_name_the_file() {
 #[test]
 fn garbage_weights_are_a_load_failure() {
     let dir = copy();
-    std::fs::write(dir.path().join("model.safetensors"), b"not a safetensors file at all").unwrap();
-    assert_eq!(load_err(dir.path()).code(), ErrorCode::TrainingModelLoadFailed);
+    std::fs::write(
+        dir.path().join("model.safetensors"),
+        b"not a safetensors file at all",
+    )
+    .unwrap();
+    assert_eq!(
+        load_err(dir.path()).code(),
+        ErrorCode::TrainingModelLoadFailed
+    );
 }
 
 #[test]
 fn no_weights_file_is_a_load_failure() {
     let dir = copy();
     std::fs::remove_file(dir.path().join("model.safetensors")).unwrap();
-    assert_eq!(load_err(dir.path()).code(), ErrorCode::TrainingModelLoadFailed);
+    assert_eq!(
+        load_err(dir.path()).code(),
+        ErrorCode::TrainingModelLoadFailed
+    );
 }
 
 #[test]
@@ -118,29 +134,49 @@ fn shape_mismatch_names_tensor_and_shapes() {
     });
     let f = load_err(dir.path()).to_failure();
     assert_eq!(f.error_code, ErrorCode::TrainingModelLoadFailed);
-    assert!(f.detail.contains("model.layers.0.mlp.gate_proj.weight") && f.detail.contains("[96, 64]"), "{}", f.detail);
+    assert!(
+        f.detail.contains("model.layers.0.mlp.gate_proj.weight") && f.detail.contains("[96, 64]"),
+        "{}",
+        f.detail
+    );
 }
 
 #[test]
 fn missing_shard_named_by_the_index_is_a_load_failure() {
     let dir = copy();
     let index = serde_json::json!({ "weight_map": { "model.embed_tokens.weight": "model-00001-of-00002.safetensors" } });
-    std::fs::write(dir.path().join("model.safetensors.index.json"), index.to_string()).unwrap();
+    std::fs::write(
+        dir.path().join("model.safetensors.index.json"),
+        index.to_string(),
+    )
+    .unwrap();
     let f = load_err(dir.path()).to_failure();
     assert_eq!(f.error_code, ErrorCode::TrainingModelLoadFailed);
-    assert!(f.detail.contains("model-00001-of-00002.safetensors"), "{}", f.detail);
+    assert!(
+        f.detail.contains("model-00001-of-00002.safetensors"),
+        "{}",
+        f.detail
+    );
 }
 
 #[test]
 fn invalid_json_config_is_a_load_failure() {
     let dir = copy();
     std::fs::write(dir.path().join("config.json"), "{ not json").unwrap();
-    assert_eq!(load_err(dir.path()).code(), ErrorCode::TrainingModelLoadFailed);
+    assert_eq!(
+        load_err(dir.path()).code(),
+        ErrorCode::TrainingModelLoadFailed
+    );
 }
 
 #[test]
 fn unknown_target_module_is_a_validation_error() {
-    let lora = LoraSettings { r: 4, alpha: 8.0, dropout: 0.0, target_modules: vec!["qkv_proj".into()] };
+    let lora = LoraSettings {
+        r: 4,
+        alpha: 8.0,
+        dropout: 0.0,
+        target_modules: vec!["qkv_proj".into()],
+    };
     let e = match Llama::load(&fixture(), Device::Cpu, Kind::Float, Some(&lora), 0) {
         Ok(_) => panic!("unknown target must fail"),
         Err(e) => e,
@@ -148,7 +184,12 @@ fn unknown_target_module_is_a_validation_error() {
     let f = e.to_failure();
     assert_eq!(f.error_code, ErrorCode::ValidationError);
     assert!(f.detail.contains("qkv_proj"), "{}", f.detail);
-    let zero_rank = LoraSettings { r: 0, alpha: 8.0, dropout: 0.0, target_modules: vec!["q_proj".into()] };
+    let zero_rank = LoraSettings {
+        r: 0,
+        alpha: 8.0,
+        dropout: 0.0,
+        target_modules: vec!["q_proj".into()],
+    };
     assert!(Llama::load(&fixture(), Device::Cpu, Kind::Float, Some(&zero_rank), 0).is_err());
 }
 

@@ -23,13 +23,23 @@ pub struct OwnedView {
 
 impl OwnedView {
     pub fn from_tensor(t: &Tensor) -> Result<OwnedView, TrainerError> {
-        let t = t.f_to_device(Device::Cpu).and_then(|t| t.f_contiguous()).map_err(|e| TrainerError::torch("export", e))?;
+        let t = t
+            .f_to_device(Device::Cpu)
+            .and_then(|t| t.f_contiguous())
+            .map_err(|e| TrainerError::torch("export", e))?;
         let kind = t.kind();
-        let dtype = dtype_of(kind).ok_or_else(|| TrainerError::ExportWrite { reason: format!("cannot store dtype {kind:?}") })?;
+        let dtype = dtype_of(kind).ok_or_else(|| TrainerError::ExportWrite {
+            reason: format!("cannot store dtype {kind:?}"),
+        })?;
         let numel = t.numel();
         let mut data = vec![0u8; numel * kind.elt_size_in_bytes()];
-        t.f_copy_data_u8(&mut data, numel).map_err(|e| TrainerError::torch("export", e))?;
-        Ok(OwnedView { dtype, shape: t.size().iter().map(|&d| d as usize).collect(), data })
+        t.f_copy_data_u8(&mut data, numel)
+            .map_err(|e| TrainerError::torch("export", e))?;
+        Ok(OwnedView {
+            dtype,
+            shape: t.size().iter().map(|&d| d as usize).collect(),
+            data,
+        })
     }
 }
 
@@ -55,23 +65,34 @@ pub fn write_safetensors(path: &Path, tensors: &[(String, Tensor)]) -> Result<()
         .map(|(n, t)| Ok((n.clone(), OwnedView::from_tensor(t)?)))
         .collect::<Result<Vec<_>, TrainerError>>()?;
     let metadata = HashMap::from([("format".to_string(), "pt".to_string())]);
-    safetensors::serialize_to_file(views.iter().map(|(n, v)| (n.as_str(), v)), Some(metadata), path)
-        .map_err(|e| TrainerError::ExportWrite { reason: format!("{}: {e}", path.display()) })?;
+    safetensors::serialize_to_file(
+        views.iter().map(|(n, v)| (n.as_str(), v)),
+        Some(metadata),
+        path,
+    )
+    .map_err(|e| TrainerError::ExportWrite {
+        reason: format!("{}: {e}", path.display()),
+    })?;
     fsync(path)
 }
 
 /// Read every tensor of a safetensors file onto the CPU in its stored dtype.
 pub fn read_safetensors(path: &Path) -> Result<Vec<(String, Tensor)>, String> {
     let bytes = std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
-    let st = SafeTensors::deserialize(&bytes).map_err(|e| format!("{}: not valid safetensors: {e}", path.display()))?;
+    let st = SafeTensors::deserialize(&bytes)
+        .map_err(|e| format!("{}: not valid safetensors: {e}", path.display()))?;
     let mut out = Vec::new();
     let mut names: Vec<String> = st.names().into_iter().map(str::to_string).collect();
     names.sort();
     for name in names {
-        let view = st.tensor(&name).map_err(|e| format!("{}: {name}: {e}", path.display()))?;
-        let kind = kind_of(view.dtype()).ok_or_else(|| format!("{}: {name}: unsupported dtype", path.display()))?;
+        let view = st
+            .tensor(&name)
+            .map_err(|e| format!("{}: {name}: {e}", path.display()))?;
+        let kind = kind_of(view.dtype())
+            .ok_or_else(|| format!("{}: {name}: unsupported dtype", path.display()))?;
         let shape: Vec<i64> = view.shape().iter().map(|&d| d as i64).collect();
-        let t = Tensor::f_from_data_size(view.data(), &shape, kind).map_err(|e| format!("{}: {name}: {e}", path.display()))?;
+        let t = Tensor::f_from_data_size(view.data(), &shape, kind)
+            .map_err(|e| format!("{}: {name}: {e}", path.display()))?;
         out.push((name, t));
     }
     Ok(out)
@@ -80,13 +101,17 @@ pub fn read_safetensors(path: &Path) -> Result<Vec<(String, Tensor)>, String> {
 /// The `__metadata__` of a safetensors file.
 pub fn safetensors_metadata(path: &Path) -> Result<HashMap<String, String>, String> {
     let bytes = std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
-    let (_, meta) = SafeTensors::read_metadata(&bytes).map_err(|e| format!("{}: {e}", path.display()))?;
+    let (_, meta) =
+        SafeTensors::read_metadata(&bytes).map_err(|e| format!("{}: {e}", path.display()))?;
     Ok(meta.metadata().clone().unwrap_or_default())
 }
 
 /// Whether every value of a float tensor is finite (non-float tensors always are).
 pub fn all_finite(t: &Tensor) -> bool {
-    if !matches!(t.kind(), Kind::Float | Kind::Double | Kind::Half | Kind::BFloat16) {
+    if !matches!(
+        t.kind(),
+        Kind::Float | Kind::Double | Kind::Half | Kind::BFloat16
+    ) {
         return true;
     }
     t.isfinite().all().int64_value(&[]) == 1
@@ -110,32 +135,50 @@ pub fn sha256_file(path: &Path) -> std::io::Result<String> {
 pub fn fsync(path: &Path) -> Result<(), TrainerError> {
     File::open(path)
         .and_then(|f| f.sync_all())
-        .map_err(|e| TrainerError::ExportWrite { reason: format!("fsync {}: {e}", path.display()) })
+        .map_err(|e| TrainerError::ExportWrite {
+            reason: format!("fsync {}: {e}", path.display()),
+        })
 }
 
 /// Write a small file and fsync it.
 pub fn write_file(path: &Path, bytes: &[u8]) -> Result<(), TrainerError> {
-    std::fs::write(path, bytes).map_err(|e| TrainerError::ExportWrite { reason: format!("{}: {e}", path.display()) })?;
+    std::fs::write(path, bytes).map_err(|e| TrainerError::ExportWrite {
+        reason: format!("{}: {e}", path.display()),
+    })?;
     fsync(path)
 }
 
 /// A fresh temporary sibling directory of `out_dir` (same file system, so rename is atomic).
 pub fn temp_dir_for(out_dir: &Path) -> Result<PathBuf, TrainerError> {
-    let parent = out_dir.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
-    std::fs::create_dir_all(parent).map_err(|e| TrainerError::ExportWrite { reason: format!("{}: {e}", parent.display()) })?;
-    let name = out_dir.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_else(|| "export".into());
+    let parent = out_dir
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    std::fs::create_dir_all(parent).map_err(|e| TrainerError::ExportWrite {
+        reason: format!("{}: {e}", parent.display()),
+    })?;
+    let name = out_dir
+        .file_name()
+        .map(|n| n.to_string_lossy().to_string())
+        .unwrap_or_else(|| "export".into());
     let tmp = parent.join(format!(".{name}.tmp-{}", std::process::id()));
     if tmp.exists() {
-        std::fs::remove_dir_all(&tmp).map_err(|e| TrainerError::ExportWrite { reason: format!("{}: {e}", tmp.display()) })?;
+        std::fs::remove_dir_all(&tmp).map_err(|e| TrainerError::ExportWrite {
+            reason: format!("{}: {e}", tmp.display()),
+        })?;
     }
-    std::fs::create_dir(&tmp).map_err(|e| TrainerError::ExportWrite { reason: format!("{}: {e}", tmp.display()) })?;
+    std::fs::create_dir(&tmp).map_err(|e| TrainerError::ExportWrite {
+        reason: format!("{}: {e}", tmp.display()),
+    })?;
     Ok(tmp)
 }
 
 /// Move the finished `tmp` into place as `out_dir` (replacing an earlier export there) and
 /// fsync the parent directory.
 pub fn publish(tmp: &Path, out_dir: &Path) -> Result<(), TrainerError> {
-    let err = |e: std::io::Error| TrainerError::ExportWrite { reason: format!("{}: {e}", out_dir.display()) };
+    let err = |e: std::io::Error| TrainerError::ExportWrite {
+        reason: format!("{}: {e}", out_dir.display()),
+    };
     if let Ok(d) = File::open(tmp) {
         d.sync_all().map_err(err)?;
     }

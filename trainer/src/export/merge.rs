@@ -23,23 +23,45 @@ const COPIED: &[&str] = &[
 ];
 
 /// Write the merged model into `dir`; returns (file names written, tensor count).
-pub fn write_merged(base_dir: &Path, adapter: &Adapter, dir: &Path) -> Result<(Vec<String>, usize), TrainerError> {
-    let missing = |p: &Path, reason: String| TrainerError::ExportArtifactsMissing { path: p.to_path_buf(), reason };
+pub fn write_merged(
+    base_dir: &Path,
+    adapter: &Adapter,
+    dir: &Path,
+) -> Result<(Vec<String>, usize), TrainerError> {
+    let missing = |p: &Path, reason: String| TrainerError::ExportArtifactsMissing {
+        path: p.to_path_buf(),
+        reason,
+    };
     let files = WeightFiles::open(base_dir).map_err(|e| missing(base_dir, e.to_string()))?;
     let scaling = adapter.settings.scaling();
     // Every adapter module must exist in the base (PEFT would silently skip it otherwise).
     for (name, _) in &adapter.tensors {
         let module = name
             .strip_prefix(crate::model::PEFT_PREFIX)
-            .and_then(|n| n.strip_suffix(".lora_A.weight").or_else(|| n.strip_suffix(".lora_B.weight")))
-            .ok_or_else(|| missing(base_dir, format!("adapter tensor '{name}' is not a PEFT LoRA key")))?;
+            .and_then(|n| {
+                n.strip_suffix(".lora_A.weight")
+                    .or_else(|| n.strip_suffix(".lora_B.weight"))
+            })
+            .ok_or_else(|| {
+                missing(
+                    base_dir,
+                    format!("adapter tensor '{name}' is not a PEFT LoRA key"),
+                )
+            })?;
         if !files.contains(&format!("{module}.weight")) {
-            return Err(missing(base_dir, format!("the base model has no '{module}.weight' for adapter tensor '{name}'")));
+            return Err(missing(
+                base_dir,
+                format!("the base model has no '{module}.weight' for adapter tensor '{name}'"),
+            ));
         }
     }
-    let mut by_file: std::collections::BTreeMap<std::path::PathBuf, Vec<String>> = Default::default();
+    let mut by_file: std::collections::BTreeMap<std::path::PathBuf, Vec<String>> =
+        Default::default();
     for name in files.names() {
-        by_file.entry(files.file_of(name)).or_default().push(name.clone());
+        by_file
+            .entry(files.file_of(name))
+            .or_default()
+            .push(name.clone());
     }
     let mut written = Vec::new();
     let mut count = 0;
@@ -51,12 +73,24 @@ pub fn write_merged(base_dir: &Path, adapter: &Adapter, dir: &Path) -> Result<(V
             .ok_or_else(|| missing(&path, "no file name".into()))?;
         let mut out = Vec::with_capacity(names.len());
         for name in names {
-            let (_, w) = files.get_raw(&name).map_err(|e| missing(&path, e.to_string()))?;
+            let (_, w) = files
+                .get_raw(&name)
+                .map_err(|e| missing(&path, e.to_string()))?;
             let merged = match name.strip_suffix(".weight").and_then(|m| adapter.pair(m)) {
                 Some((a, b)) => {
-                    let delta = b.f_to_kind(Kind::Float).and_then(|b| b.f_matmul(&a.to_kind(Kind::Float))).map_err(|e| TrainerError::torch("merge", e))?;
+                    let delta = b
+                        .f_to_kind(Kind::Float)
+                        .and_then(|b| b.f_matmul(&a.to_kind(Kind::Float)))
+                        .map_err(|e| TrainerError::torch("merge", e))?;
                     if delta.size() != w.size() {
-                        return Err(missing(&path, format!("'{name}' has shape {:?} but B@A is {:?}", w.size(), delta.size())));
+                        return Err(missing(
+                            &path,
+                            format!(
+                                "'{name}' has shape {:?} but B@A is {:?}",
+                                w.size(),
+                                delta.size()
+                            ),
+                        ));
                     }
                     (w.to_kind(Kind::Float) + delta * scaling).to_kind(w.kind())
                 }
@@ -83,15 +117,30 @@ pub fn write_merged(base_dir: &Path, adapter: &Adapter, dir: &Path) -> Result<(V
 
 /// Re-read a written shard: every key present with its shape and dtype, values finite.
 fn check_file(path: &Path, expected: &[(String, Tensor)]) -> Result<(), TrainerError> {
-    let bad = |reason: String| TrainerError::ExportWrite { reason: format!("self-check of {}: {reason}", path.display()) };
+    let bad = |reason: String| TrainerError::ExportWrite {
+        reason: format!("self-check of {}: {reason}", path.display()),
+    };
     let got = read_safetensors(path).map_err(bad)?;
     if got.len() != expected.len() {
-        return Err(bad(format!("{} tensors written, {} expected", got.len(), expected.len())));
+        return Err(bad(format!(
+            "{} tensors written, {} expected",
+            got.len(),
+            expected.len()
+        )));
     }
     for (name, t) in expected {
-        let (_, g) = got.iter().find(|(n, _)| n == name).ok_or_else(|| bad(format!("tensor '{name}' is missing")))?;
+        let (_, g) = got
+            .iter()
+            .find(|(n, _)| n == name)
+            .ok_or_else(|| bad(format!("tensor '{name}' is missing")))?;
         if g.size() != t.size() || g.kind() != t.kind() {
-            return Err(bad(format!("tensor '{name}' is {:?} {:?}, expected {:?} {:?}", g.kind(), g.size(), t.kind(), t.size())));
+            return Err(bad(format!(
+                "tensor '{name}' is {:?} {:?}, expected {:?} {:?}",
+                g.kind(),
+                g.size(),
+                t.kind(),
+                t.size()
+            )));
         }
         if !all_finite(g) {
             return Err(bad(format!("tensor '{name}' has non-finite values")));

@@ -10,7 +10,9 @@ pub mod merge;
 
 use std::path::{Path, PathBuf};
 
-pub use adapter::{read_adapter, write_adapter, write_adapter_tensors, Adapter, ADAPTER_CONFIG, ADAPTER_WEIGHTS};
+pub use adapter::{
+    read_adapter, write_adapter, write_adapter_tensors, Adapter, ADAPTER_CONFIG, ADAPTER_WEIGHTS,
+};
 pub use manifest::{ExportManifest, ManifestFile, MANIFEST};
 
 use crate::error::TrainerError;
@@ -37,7 +39,9 @@ impl ExportFormat {
         match name.trim().to_ascii_lowercase().as_str() {
             "peft" | "adapter" | "lora" => Ok(ExportFormat::Peft),
             "merged" | "merged_safetensors" | "safetensors" => Ok(ExportFormat::Merged),
-            _ => Err(TrainerError::ExportFormatUnavailable { format: name.to_string() }),
+            _ => Err(TrainerError::ExportFormatUnavailable {
+                format: name.to_string(),
+            }),
         }
     }
 
@@ -50,7 +54,11 @@ impl ExportFormat {
 }
 
 /// Export `source` in `format` into `out_dir` (replaced if it exists).
-pub fn export(source: &ExportSource, format: ExportFormat, out_dir: &Path) -> Result<ExportManifest, TrainerError> {
+pub fn export(
+    source: &ExportSource,
+    format: ExportFormat,
+    out_dir: &Path,
+) -> Result<ExportManifest, TrainerError> {
     let adapter = read_adapter(&source.adapter_dir)?;
     let base_config = source.base_model_dir.join("config.json");
     if !base_config.is_file() {
@@ -59,16 +67,27 @@ pub fn export(source: &ExportSource, format: ExportFormat, out_dir: &Path) -> Re
             reason: "the base model's config.json is missing".into(),
         });
     }
-    let base_name = if adapter.base_model.is_empty() { source.base_model_dir.display().to_string() } else { adapter.base_model.clone() };
+    let base_name = if adapter.base_model.is_empty() {
+        source.base_model_dir.display().to_string()
+    } else {
+        adapter.base_model.clone()
+    };
     match format {
         ExportFormat::Peft => {
             let targets = adapter.settings.resolved_targets()?;
-            write_adapter_tensors(&adapter.tensors, &adapter.settings, &targets, &base_name, out_dir)
+            write_adapter_tensors(
+                &adapter.tensors,
+                &adapter.settings,
+                &targets,
+                &base_name,
+                out_dir,
+            )
         }
         ExportFormat::Merged => {
             let tmp = temp_dir_for(out_dir)?;
-            let result = merge::write_merged(&source.base_model_dir, &adapter, &tmp)
-                .and_then(|(names, count)| ExportManifest::write(&tmp, "merged", &base_name, count, &names));
+            let result = merge::write_merged(&source.base_model_dir, &adapter, &tmp).and_then(
+                |(names, count)| ExportManifest::write(&tmp, "merged", &base_name, count, &names),
+            );
             match result {
                 Ok(m) => {
                     publish(&tmp, out_dir)?;

@@ -13,9 +13,16 @@ use crate::error::TrainerError;
 pub enum RopeScaling {
     None,
     /// Llama 3.1's frequency-dependent scaling.
-    Llama3 { factor: f64, low_freq_factor: f64, high_freq_factor: f64, original_max_position_embeddings: f64 },
+    Llama3 {
+        factor: f64,
+        low_freq_factor: f64,
+        high_freq_factor: f64,
+        original_max_position_embeddings: f64,
+    },
     /// Plain position interpolation: frequencies divided by `factor`.
-    Linear { factor: f64 },
+    Linear {
+        factor: f64,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -58,8 +65,9 @@ impl LlamaConfig {
             path: dir.to_path_buf(),
             reason: format!("cannot read config.json: {e}"),
         })?;
-        let value: Value = serde_json::from_str(&text)
-            .map_err(|e| TrainerError::load(&path, format!("config.json is not valid JSON: {e}")))?;
+        let value: Value = serde_json::from_str(&text).map_err(|e| {
+            TrainerError::load(&path, format!("config.json is not valid JSON: {e}"))
+        })?;
         LlamaConfig::from_json(&value).map_err(|e| match e {
             TrainerError::ModelLoad { reason, .. } => TrainerError::load(&path, reason),
             other => other,
@@ -84,14 +92,18 @@ impl LlamaConfig {
         if !SUPPORTED.contains(&architecture.as_str()) {
             return Err(TrainerError::UnsupportedArch { architecture });
         }
-        if architecture == "MistralForCausalLM" && v.get("sliding_window").is_some_and(|s| !s.is_null()) {
+        if architecture == "MistralForCausalLM"
+            && v.get("sliding_window").is_some_and(|s| !s.is_null())
+        {
             return Err(TrainerError::UnsupportedArch {
                 architecture: "MistralForCausalLM with sliding_window".into(),
             });
         }
         if let Some(act) = v.get("hidden_act").and_then(|a| a.as_str()) {
             if act != "silu" {
-                return Err(TrainerError::UnsupportedArch { architecture: format!("{architecture} with hidden_act={act}") });
+                return Err(TrainerError::UnsupportedArch {
+                    architecture: format!("{architecture} with hidden_act={act}"),
+                });
             }
         }
         let hidden_size = req_i64(v, "hidden_size")?;
@@ -107,7 +119,9 @@ impl LlamaConfig {
         }
         let head_dim = opt_i64(v, "head_dim").unwrap_or(hidden_size / num_attention_heads);
         if head_dim <= 0 || head_dim % 2 != 0 {
-            return Err(bad(format!("head_dim {head_dim} must be positive and even")));
+            return Err(bad(format!(
+                "head_dim {head_dim} must be positive and even"
+            )));
         }
         // transformers 5 keeps theta and scaling together in rope_parameters.
         let rope_params = v.get("rope_parameters").filter(|p| p.is_object());
@@ -135,12 +149,21 @@ impl LlamaConfig {
             num_attention_heads,
             num_key_value_heads,
             head_dim,
-            rms_norm_eps: v.get("rms_norm_eps").and_then(Value::as_f64).unwrap_or(1e-6),
+            rms_norm_eps: v
+                .get("rms_norm_eps")
+                .and_then(Value::as_f64)
+                .unwrap_or(1e-6),
             rope_theta,
             rope_scaling,
             max_position_embeddings: opt_i64(v, "max_position_embeddings").unwrap_or(2048),
-            tie_word_embeddings: v.get("tie_word_embeddings").and_then(Value::as_bool).unwrap_or(false),
-            attention_bias: v.get("attention_bias").and_then(Value::as_bool).unwrap_or(false),
+            tie_word_embeddings: v
+                .get("tie_word_embeddings")
+                .and_then(Value::as_bool)
+                .unwrap_or(false),
+            attention_bias: v
+                .get("attention_bias")
+                .and_then(Value::as_bool)
+                .unwrap_or(false),
             mlp_bias: v.get("mlp_bias").and_then(Value::as_bool).unwrap_or(false),
             bos_token_id: opt_i64(v, "bos_token_id"),
             eos_token_ids,
@@ -160,7 +183,9 @@ impl LlamaConfig {
         let kv = self.num_key_value_heads * self.head_dim;
         let per_layer = h * q + 2 * h * kv + q * h + 3 * h * self.intermediate_size + 2 * h;
         let emb = self.vocab_size * h;
-        emb + if self.tie_word_embeddings { 0 } else { emb } + self.num_hidden_layers * per_layer + h
+        emb + if self.tie_word_embeddings { 0 } else { emb }
+            + self.num_hidden_layers * per_layer
+            + h
     }
 }
 
@@ -173,20 +198,28 @@ fn parse_scaling(s: &Value) -> Result<RopeScaling, TrainerError> {
     let f = |k: &str| s.get(k).and_then(Value::as_f64);
     match kind {
         "default" => Ok(RopeScaling::None),
-        "linear" => Ok(RopeScaling::Linear { factor: f("factor").unwrap_or(1.0) }),
+        "linear" => Ok(RopeScaling::Linear {
+            factor: f("factor").unwrap_or(1.0),
+        }),
         "llama3" => Ok(RopeScaling::Llama3 {
             factor: f("factor").ok_or_else(|| bad("llama3 rope scaling needs 'factor'"))?,
             low_freq_factor: f("low_freq_factor").unwrap_or(1.0),
             high_freq_factor: f("high_freq_factor").unwrap_or(4.0),
-            original_max_position_embeddings: f("original_max_position_embeddings")
-                .ok_or_else(|| bad("llama3 rope scaling needs 'original_max_position_embeddings'"))?,
+            original_max_position_embeddings: f("original_max_position_embeddings").ok_or_else(
+                || bad("llama3 rope scaling needs 'original_max_position_embeddings'"),
+            )?,
         }),
-        other => Err(TrainerError::UnsupportedArch { architecture: format!("rope_type '{other}'") }),
+        other => Err(TrainerError::UnsupportedArch {
+            architecture: format!("rope_type '{other}'"),
+        }),
     }
 }
 
 fn bad(reason: impl Into<String>) -> TrainerError {
-    TrainerError::ModelLoad { path: Default::default(), reason: reason.into() }
+    TrainerError::ModelLoad {
+        path: Default::default(),
+        reason: reason.into(),
+    }
 }
 
 fn opt_i64(v: &Value, key: &str) -> Option<i64> {

@@ -55,13 +55,22 @@ impl Llama {
         let files = WeightFiles::open(dir)?;
         let _guard = tch::no_grad_guard();
         let c = &config;
-        let (h, q_dim, kv_dim) = (c.hidden_size, c.num_attention_heads * c.head_dim, c.num_key_value_heads * c.head_dim);
+        let (h, q_dim, kv_dim) = (
+            c.hidden_size,
+            c.num_attention_heads * c.head_dim,
+            c.num_key_value_heads * c.head_dim,
+        );
         let get = |name: &str, shape: &[i64]| files.get(name, shape, device, dtype);
-        let linear = |name: &str, out_f: i64, in_f: i64, bias: bool| -> Result<LoraLinear, TrainerError> {
-            let w = get(&format!("{name}.weight"), &[out_f, in_f])?;
-            let b = if bias { Some(get(&format!("{name}.bias"), &[out_f])?) } else { None };
-            Ok(LoraLinear::frozen(w, b))
-        };
+        let linear =
+            |name: &str, out_f: i64, in_f: i64, bias: bool| -> Result<LoraLinear, TrainerError> {
+                let w = get(&format!("{name}.weight"), &[out_f, in_f])?;
+                let b = if bias {
+                    Some(get(&format!("{name}.bias"), &[out_f])?)
+                } else {
+                    None
+                };
+                Ok(LoraLinear::frozen(w, b))
+            };
         let embed_tokens = get("model.embed_tokens.weight", &[c.vocab_size, h])?;
         let mut layers = Vec::with_capacity(c.num_hidden_layers as usize);
         for i in 0..c.num_hidden_layers {
@@ -69,7 +78,10 @@ impl Llama {
             let ab = c.attention_bias;
             let mb = c.mlp_bias;
             layers.push(Layer {
-                input_layernorm: RmsNorm { weight: get(&format!("{p}.input_layernorm.weight"), &[h])?, eps: c.rms_norm_eps },
+                input_layernorm: RmsNorm {
+                    weight: get(&format!("{p}.input_layernorm.weight"), &[h])?,
+                    eps: c.rms_norm_eps,
+                },
                 self_attn: Attention {
                     q_proj: linear(&format!("{p}.self_attn.q_proj"), q_dim, h, ab)?,
                     k_proj: linear(&format!("{p}.self_attn.k_proj"), kv_dim, h, ab)?,
@@ -90,7 +102,10 @@ impl Llama {
                 },
             });
         }
-        let norm = RmsNorm { weight: get("model.norm.weight", &[h])?, eps: c.rms_norm_eps };
+        let norm = RmsNorm {
+            weight: get("model.norm.weight", &[h])?,
+            eps: c.rms_norm_eps,
+        };
         let lm_head = if c.tie_word_embeddings {
             embed_tokens.shallow_clone()
         } else {
@@ -172,8 +187,14 @@ impl Llama {
         let mut out = Vec::new();
         for (name, lin) in self.linears() {
             if let Some(l) = &lin.lora {
-                out.push((format!("{PEFT_PREFIX}{name}.lora_A.weight"), l.a.shallow_clone()));
-                out.push((format!("{PEFT_PREFIX}{name}.lora_B.weight"), l.b.shallow_clone()));
+                out.push((
+                    format!("{PEFT_PREFIX}{name}.lora_A.weight"),
+                    l.a.shallow_clone(),
+                ));
+                out.push((
+                    format!("{PEFT_PREFIX}{name}.lora_B.weight"),
+                    l.b.shallow_clone(),
+                ));
             }
         }
         out
@@ -184,24 +205,35 @@ impl Llama {
     pub fn load_lora_parameters(&mut self, named: &[(String, Tensor)]) -> Result<(), TrainerError> {
         let own = self.lora_parameters();
         if own.is_empty() {
-            return Err(TrainerError::InvalidLora { reason: "the model has no LoRA layers to load into".into() });
+            return Err(TrainerError::InvalidLora {
+                reason: "the model has no LoRA layers to load into".into(),
+            });
         }
         for (name, _) in named {
             if !own.iter().any(|(n, _)| n == name) {
-                return Err(TrainerError::InvalidLora { reason: format!("unexpected LoRA tensor '{name}'") });
+                return Err(TrainerError::InvalidLora {
+                    reason: format!("unexpected LoRA tensor '{name}'"),
+                });
             }
         }
         let _guard = tch::no_grad_guard();
         for (name, mut dst) in own {
             let Some((_, src)) = named.iter().find(|(n, _)| *n == name) else {
-                return Err(TrainerError::InvalidLora { reason: format!("LoRA tensor '{name}' is missing") });
+                return Err(TrainerError::InvalidLora {
+                    reason: format!("LoRA tensor '{name}' is missing"),
+                });
             };
             if src.size() != dst.size() {
                 return Err(TrainerError::InvalidLora {
-                    reason: format!("LoRA tensor '{name}' has shape {:?}, expected {:?}", src.size(), dst.size()),
+                    reason: format!(
+                        "LoRA tensor '{name}' has shape {:?}, expected {:?}",
+                        src.size(),
+                        dst.size()
+                    ),
                 });
             }
-            dst.f_copy_(src).map_err(|e| TrainerError::torch("loading LoRA weights", e))?;
+            dst.f_copy_(src)
+                .map_err(|e| TrainerError::torch("loading LoRA weights", e))?;
         }
         Ok(())
     }
@@ -209,26 +241,51 @@ impl Llama {
     /// f32 logits `[b, t, vocab]` for `input_ids` `[b, t]` (i64); `attention_mask` `[b, t]`
     /// with 1 for tokens and 0 for padding. Panics on libtorch errors: use `try_forward`
     /// where an OOM must become an error.
-    pub fn forward(&self, input_ids: &Tensor, attention_mask: Option<&Tensor>, train: bool) -> Tensor {
-        self.hidden(input_ids, attention_mask, train).linear::<Tensor>(&self.lm_head, None).to_kind(Kind::Float)
+    pub fn forward(
+        &self,
+        input_ids: &Tensor,
+        attention_mask: Option<&Tensor>,
+        train: bool,
+    ) -> Tensor {
+        self.hidden(input_ids, attention_mask, train)
+            .linear::<Tensor>(&self.lm_head, None)
+            .to_kind(Kind::Float)
     }
 
     /// `forward` with libtorch failures (OOM above all) as `TrainerError`.
-    pub fn try_forward(&self, input_ids: &Tensor, attention_mask: Option<&Tensor>, train: bool) -> Result<Tensor, TrainerError> {
+    pub fn try_forward(
+        &self,
+        input_ids: &Tensor,
+        attention_mask: Option<&Tensor>,
+        train: bool,
+    ) -> Result<Tensor, TrainerError> {
         guarded("forward", || self.forward(input_ids, attention_mask, train))
     }
 
     /// The final normalised hidden states `[b, t, hidden]` in the model dtype.
-    pub fn hidden(&self, input_ids: &Tensor, attention_mask: Option<&Tensor>, train: bool) -> Tensor {
+    pub fn hidden(
+        &self,
+        input_ids: &Tensor,
+        attention_mask: Option<&Tensor>,
+        train: bool,
+    ) -> Tensor {
         let t = input_ids.size()[1];
         let mut x = Tensor::embedding(&self.embed_tokens, input_ids, -1, false, false);
         let (cos, sin) = rope::cos_sin(&self.inv_freq, t);
         let (cos, sin) = (cos.to_kind(self.dtype), sin.to_kind(self.dtype));
         let mask = attention_mask.and_then(|m| build_mask(m, t));
         for layer in &self.layers {
-            let a = layer.self_attn.forward(&layer.input_layernorm.forward(&x), &cos, &sin, mask.as_ref(), train);
+            let a = layer.self_attn.forward(
+                &layer.input_layernorm.forward(&x),
+                &cos,
+                &sin,
+                mask.as_ref(),
+                train,
+            );
             x = x + a;
-            let m = layer.mlp.forward(&layer.post_attention_layernorm.forward(&x), train);
+            let m = layer
+                .mlp
+                .forward(&layer.post_attention_layernorm.forward(&x), train);
             x = x + m;
         }
         self.norm.forward(&x)
@@ -236,26 +293,37 @@ impl Llama {
 
     /// The model's linear layers by name (for merging and inspection).
     pub fn linear(&self, name: &str) -> Option<&LoraLinear> {
-        self.linears().into_iter().find(|(n, _)| n == name).map(|(_, l)| l)
+        self.linears()
+            .into_iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, l)| l)
     }
 
     /// Number of trainable LoRA parameters.
     pub fn num_lora_parameters(&self) -> i64 {
-        self.lora_parameters().iter().map(|(_, t)| t.numel() as i64).sum()
+        self.lora_parameters()
+            .iter()
+            .map(|(_, t)| t.numel() as i64)
+            .sum()
     }
 }
 
 /// A boolean `[b, 1, t, t]` mask: causal, keys that are padding hidden, every query allowed
 /// to see itself (so fully padded rows stay finite). None when nothing is padded.
 fn build_mask(attention_mask: &Tensor, t: i64) -> Option<Tensor> {
-    let keys = attention_mask.to_device(attention_mask.device()).to_kind(Kind::Bool);
+    let keys = attention_mask
+        .to_device(attention_mask.device())
+        .to_kind(Kind::Bool);
     if keys.all().int64_value(&[]) == 1 {
         return None;
     }
     let dev = attention_mask.device();
     let causal = Tensor::ones([t, t], (Kind::Bool, dev)).tril(0);
     let eye = Tensor::eye(t, (Kind::Bool, dev));
-    let m = causal.unsqueeze(0).unsqueeze(0).logical_and(&keys.unsqueeze(1).unsqueeze(1));
+    let m = causal
+        .unsqueeze(0)
+        .unsqueeze(0)
+        .logical_and(&keys.unsqueeze(1).unsqueeze(1));
     Some(m.logical_or(&eye.unsqueeze(0).unsqueeze(0)))
 }
 

@@ -18,7 +18,15 @@ pub struct LoraSettings {
 }
 
 /// The module suffixes LoRA can target in a Llama model.
-pub const LORA_TARGETS: &[&str] = &["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"];
+pub const LORA_TARGETS: &[&str] = &[
+    "q_proj",
+    "k_proj",
+    "v_proj",
+    "o_proj",
+    "gate_proj",
+    "up_proj",
+    "down_proj",
+];
 
 impl LoraSettings {
     pub fn scaling(&self) -> f64 {
@@ -28,16 +36,24 @@ impl LoraSettings {
     /// Check rank, dropout and targets; expand PEFT's "all-linear" to every target suffix.
     pub fn resolved_targets(&self) -> Result<Vec<String>, TrainerError> {
         if self.r <= 0 {
-            return Err(TrainerError::InvalidLora { reason: format!("lora_r must be positive, got {}", self.r) });
+            return Err(TrainerError::InvalidLora {
+                reason: format!("lora_r must be positive, got {}", self.r),
+            });
         }
         if !(0.0..1.0).contains(&self.dropout) {
-            return Err(TrainerError::InvalidLora { reason: format!("lora_dropout must be in [0, 1), got {}", self.dropout) });
+            return Err(TrainerError::InvalidLora {
+                reason: format!("lora_dropout must be in [0, 1), got {}", self.dropout),
+            });
         }
         if !self.alpha.is_finite() || self.alpha <= 0.0 {
-            return Err(TrainerError::InvalidLora { reason: format!("lora_alpha must be positive, got {}", self.alpha) });
+            return Err(TrainerError::InvalidLora {
+                reason: format!("lora_alpha must be positive, got {}", self.alpha),
+            });
         }
         if self.target_modules.is_empty() {
-            return Err(TrainerError::InvalidLora { reason: "target_modules is empty".into() });
+            return Err(TrainerError::InvalidLora {
+                reason: "target_modules is empty".into(),
+            });
         }
         let mut out = Vec::new();
         for t in &self.target_modules {
@@ -48,7 +64,10 @@ impl LoraSettings {
             let suffix = t.rsplit('.').next().unwrap_or(t);
             if !LORA_TARGETS.contains(&suffix) {
                 return Err(TrainerError::InvalidLora {
-                    reason: format!("target module '{t}' does not exist in a Llama model (available: {})", LORA_TARGETS.join(", ")),
+                    reason: format!(
+                        "target module '{t}' does not exist in a Llama model (available: {})",
+                        LORA_TARGETS.join(", ")
+                    ),
                 });
             }
             out.push(suffix.to_string());
@@ -76,7 +95,11 @@ pub struct LoraLinear {
 
 impl LoraLinear {
     pub fn frozen(weight: Tensor, bias: Option<Tensor>) -> LoraLinear {
-        LoraLinear { weight, bias, lora: None }
+        LoraLinear {
+            weight,
+            bias,
+            lora: None,
+        }
     }
 
     /// Attach a fresh LoRA pair (A from the global generator, seeded by the caller; B zeros).
@@ -89,7 +112,8 @@ impl LoraLinear {
             .and_then(|mut a| a.f_uniform_(-bound, bound))
             .and_then(|a| a.f_to_device(device))
             .map_err(|e| TrainerError::torch("LoRA init", e))?;
-        let b = Tensor::f_zeros([out_f, settings.r], (Kind::Float, device)).map_err(|e| TrainerError::torch("LoRA init", e))?;
+        let b = Tensor::f_zeros([out_f, settings.r], (Kind::Float, device))
+            .map_err(|e| TrainerError::torch("LoRA init", e))?;
         self.lora = Some(LoraPair {
             a: a.set_requires_grad(true),
             b: b.set_requires_grad(true),
@@ -105,8 +129,13 @@ impl LoraLinear {
             None => base,
             Some(l) => {
                 let xf = x.to_kind(Kind::Float);
-                let xf = if train && l.dropout > 0.0 { xf.dropout(l.dropout, true) } else { xf };
-                let delta = xf.linear::<Tensor>(&l.a, None).linear::<Tensor>(&l.b, None) * l.scaling;
+                let xf = if train && l.dropout > 0.0 {
+                    xf.dropout(l.dropout, true)
+                } else {
+                    xf
+                };
+                let delta =
+                    xf.linear::<Tensor>(&l.a, None).linear::<Tensor>(&l.b, None) * l.scaling;
                 if base.kind() == Kind::Float {
                     base + delta
                 } else {

@@ -8,20 +8,29 @@ use super::config::{LlamaConfig, RopeScaling};
 /// Inverse frequencies `[head_dim / 2]` in f32 on `device`.
 pub fn inv_freq(cfg: &LlamaConfig, device: Device) -> Tensor {
     let dim = cfg.head_dim;
-    let exponent = Tensor::arange_start_step(0, dim, 2, (Kind::Int64, device)).to_kind(Kind::Float) / (dim as f64);
+    let exponent = Tensor::arange_start_step(0, dim, 2, (Kind::Int64, device)).to_kind(Kind::Float)
+        / (dim as f64);
     let base = Tensor::from(cfg.rope_theta as f32).to_device(device);
     let inv = base.pow(&exponent).reciprocal();
     match cfg.rope_scaling {
         RopeScaling::None => inv,
         RopeScaling::Linear { factor } => inv / factor,
-        RopeScaling::Llama3 { factor, low_freq_factor, high_freq_factor, original_max_position_embeddings: old } => {
+        RopeScaling::Llama3 {
+            factor,
+            low_freq_factor,
+            high_freq_factor,
+            original_max_position_embeddings: old,
+        } => {
             let low_freq_wavelen = old / low_freq_factor;
             let high_freq_wavelen = old / high_freq_factor;
             let wavelen = inv.reciprocal() * (2.0 * std::f64::consts::PI);
             let scaled = inv.where_self(&wavelen.le(low_freq_wavelen), &(&inv / factor));
-            let smooth = ((wavelen.reciprocal() * old) - low_freq_factor) / (high_freq_factor - low_freq_factor);
+            let smooth = ((wavelen.reciprocal() * old) - low_freq_factor)
+                / (high_freq_factor - low_freq_factor);
             let smoothed = (smooth.ones_like() - &smooth) * &scaled / factor + &smooth * &scaled;
-            let medium = wavelen.ge(high_freq_wavelen).logical_and(&wavelen.le(low_freq_wavelen));
+            let medium = wavelen
+                .ge(high_freq_wavelen)
+                .logical_and(&wavelen.le(low_freq_wavelen));
             smoothed.where_self(&medium, &scaled)
         }
     }

@@ -33,12 +33,18 @@ impl WeightFiles {
                 .get("weight_map")
                 .and_then(|m| m.as_object())
                 .ok_or_else(|| TrainerError::load(&index_path, "no 'weight_map' object"))?;
-            let mut names: Vec<String> = map.values().filter_map(|f| f.as_str().map(str::to_string)).collect();
+            let mut names: Vec<String> = map
+                .values()
+                .filter_map(|f| f.as_str().map(str::to_string))
+                .collect();
             names.sort();
             names.dedup();
             for n in &names {
                 if n.contains('/') || n.contains("..") {
-                    return Err(TrainerError::load(&index_path, format!("shard name '{n}' is not a plain file name")));
+                    return Err(TrainerError::load(
+                        &index_path,
+                        format!("shard name '{n}' is not a plain file name"),
+                    ));
                 }
             }
             names.into_iter().map(|n| dir.join(n)).collect()
@@ -48,23 +54,33 @@ impl WeightFiles {
             let mut found: Vec<PathBuf> = std::fs::read_dir(dir)
                 .map_err(|e| TrainerError::load(dir, format!("unreadable directory: {e}")))?
                 .filter_map(|e| e.ok().map(|e| e.path()))
-                .filter(|p| p.extension().is_some_and(|x| x == "safetensors") && p.file_name().is_some_and(|n| n.to_string_lossy().starts_with("model")))
+                .filter(|p| {
+                    p.extension().is_some_and(|x| x == "safetensors")
+                        && p.file_name()
+                            .is_some_and(|n| n.to_string_lossy().starts_with("model"))
+                })
                 .collect();
             found.sort();
             if found.is_empty() {
-                return Err(TrainerError::load(dir, "no model*.safetensors file in the directory"));
+                return Err(TrainerError::load(
+                    dir,
+                    "no model*.safetensors file in the directory",
+                ));
             }
             found
         };
         let mut files = Vec::new();
         let mut index = BTreeMap::new();
         for (i, path) in paths.into_iter().enumerate() {
-            let file = File::open(&path).map_err(|e| TrainerError::load(&path, format!("cannot open: {e}")))?;
+            let file = File::open(&path)
+                .map_err(|e| TrainerError::load(&path, format!("cannot open: {e}")))?;
             // SAFETY: the file is opened read-only; a concurrent truncation by another process
             // is outside what we guard against (as in every safetensors loader).
-            let mmap = unsafe { Mmap::map(&file) }.map_err(|e| TrainerError::load(&path, format!("cannot map: {e}")))?;
-            let st = SafeTensors::deserialize(&mmap)
-                .map_err(|e| TrainerError::load(&path, format!("not a valid safetensors file: {e}")))?;
+            let mmap = unsafe { Mmap::map(&file) }
+                .map_err(|e| TrainerError::load(&path, format!("cannot map: {e}")))?;
+            let st = SafeTensors::deserialize(&mmap).map_err(|e| {
+                TrainerError::load(&path, format!("not a valid safetensors file: {e}"))
+            })?;
             for name in st.names() {
                 index.insert(name.to_string(), i);
             }
@@ -93,12 +109,22 @@ impl WeightFiles {
     }
 
     /// The tensor `name` with shape `shape`, converted to `kind` on `device`, not requiring grad.
-    pub fn get(&self, name: &str, shape: &[i64], device: Device, kind: Kind) -> Result<Tensor, TrainerError> {
+    pub fn get(
+        &self,
+        name: &str,
+        shape: &[i64],
+        device: Device,
+        kind: Kind,
+    ) -> Result<Tensor, TrainerError> {
         let (path, tensor) = self.get_raw(name)?;
         if tensor.size() != shape {
             return Err(TrainerError::load(
                 &path,
-                format!("tensor '{name}' has shape {:?}, expected {:?}", tensor.size(), shape),
+                format!(
+                    "tensor '{name}' has shape {:?}, expected {:?}",
+                    tensor.size(),
+                    shape
+                ),
             ));
         }
         tensor
@@ -113,7 +139,10 @@ impl WeightFiles {
     /// The tensor `name` as stored (CPU, its own dtype), with the file it came from.
     pub fn get_raw(&self, name: &str) -> Result<(PathBuf, Tensor), TrainerError> {
         let Some(&i) = self.index.get(name) else {
-            return Err(TrainerError::load(&self.file_of(name), format!("tensor '{name}' is missing")));
+            return Err(TrainerError::load(
+                &self.file_of(name),
+                format!("tensor '{name}' is missing"),
+            ));
         };
         let (path, mmap) = &self.files[i];
         let st = SafeTensors::deserialize(mmap)
@@ -121,12 +150,18 @@ impl WeightFiles {
         let view = st
             .tensor(name)
             .map_err(|e| TrainerError::load(path, format!("tensor '{name}': {e}")))?;
-        let kind = kind_of(view.dtype())
-            .ok_or_else(|| TrainerError::load(path, format!("tensor '{name}' has unsupported dtype {:?}", view.dtype())))?;
+        let kind = kind_of(view.dtype()).ok_or_else(|| {
+            TrainerError::load(
+                path,
+                format!("tensor '{name}' has unsupported dtype {:?}", view.dtype()),
+            )
+        })?;
         let shape: Vec<i64> = view.shape().iter().map(|&d| d as i64).collect();
-        let t = Tensor::f_from_data_size(view.data(), &shape, kind).map_err(|e| match TrainerError::torch("model load", e) {
-            oom @ TrainerError::Oom { .. } => oom,
-            other => TrainerError::load(path, format!("tensor '{name}': {other}")),
+        let t = Tensor::f_from_data_size(view.data(), &shape, kind).map_err(|e| {
+            match TrainerError::torch("model load", e) {
+                oom @ TrainerError::Oom { .. } => oom,
+                other => TrainerError::load(path, format!("tensor '{name}': {other}")),
+            }
         })?;
         Ok((path.clone(), t))
     }
