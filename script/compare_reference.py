@@ -5,8 +5,9 @@ measured bf16 matmul rate, base-logits parity, and PEFT load parity (PeftModel.f
 on tunewright's exported adapter gives tunewright's logits).
 
 Runs where transformers, peft and torch are importable (the lent GPU machine has them; on
-another machine `script/gpu-compare` installs them into .venv). The tunewright side is the
-prebuilt `compare_reference` example given with --bin.
+any other machine `script/compare-reference` installs them into .venv, builds the tunewright
+side and runs this). The tunewright side is the prebuilt `compare_reference` example given
+with --bin.
 """
 import argparse, json, os, subprocess, sys, tempfile, time
 
