@@ -19,7 +19,7 @@ use super::chunk_store::{chunk_path, done_chunks, write_atomic};
 use super::examples::{dedup, Example};
 use super::json_repair::RepairStep;
 use super::llm_client::{LlmClient, LlmSettings, RetryPolicy};
-use super::source::chunks_of;
+use super::source::chunks_of_blocking;
 use crate::executor::{JobContext, JobExecutor};
 use crate::project::DatasetRecord;
 
@@ -81,7 +81,8 @@ fn note(ctx: &JobContext, topic: &str, data: serde_json::Value) -> Event {
 impl JobExecutor for DatasetPreviewExecutor {
     async fn execute(&self, ctx: JobContext) -> Result<serde_json::Value, Failure> {
         let cfg = GenerationConfig::from_json(&ctx.job.config.0)?;
-        let (chunks, skipped) = chunks_of(&ctx.data_dir, &ctx.project, &cfg)?;
+        let (chunks, skipped) =
+            chunks_of_blocking(ctx.data_dir.clone(), ctx.project.clone(), cfg.clone()).await?;
         let client = client(&cfg, self.policy)?;
         let mut examples = Vec::new();
         let mut steps = Vec::new();
@@ -127,7 +128,8 @@ impl JobExecutor for DatasetPreviewExecutor {
 impl JobExecutor for DatasetGenerateExecutor {
     async fn execute(&self, ctx: JobContext) -> Result<serde_json::Value, Failure> {
         let cfg = GenerationConfig::from_json(&ctx.job.config.0)?;
-        let (chunks, skipped) = chunks_of(&ctx.data_dir, &ctx.project, &cfg)?;
+        let (chunks, skipped) =
+            chunks_of_blocking(ctx.data_dir.clone(), ctx.project.clone(), cfg.clone()).await?;
         let client = client(&cfg, self.policy)?;
         let job_dir = ctx.job_dir();
         let mut done = done_chunks(&ctx.events, ctx.job.id, &job_dir)?;

@@ -1,7 +1,7 @@
 //! From a job's project to its chunks: documents' text, chunked by the job's config.
 //! `DATASET_NO_DOCS` when the project has no files, `DATASET_NO_CHUNKS` when none gives text.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use tunewright_events::projection::ProjectView;
 use tunewright_schemas::config::GenerationConfig;
@@ -9,6 +9,24 @@ use tunewright_schemas::{ctx, ErrorCode, Failure};
 
 use super::chunking::{chunk_text, Chunk};
 use super::documents::{extract, Extracted};
+
+/// `chunks_of` on the blocking pool: reading files and parsing PDFs must not stall the async
+/// runtime's workers.
+pub async fn chunks_of_blocking(
+    data_dir: PathBuf,
+    project: ProjectView,
+    cfg: GenerationConfig,
+) -> Result<(Vec<Chunk>, Vec<String>), Failure> {
+    let project_id = project.id;
+    tokio::task::spawn_blocking(move || chunks_of(&data_dir, &project, &cfg))
+        .await
+        .unwrap_or_else(|e| {
+            Err(Failure::new(
+                ErrorCode::DatasetGenerationFailed,
+                ctx! {"reason" => format!("reading the documents of project {project_id} failed: {e}")},
+            ))
+        })
+}
 
 /// The chunks of all documents in file order, and the reasons documents were skipped.
 pub fn chunks_of(
@@ -35,7 +53,10 @@ pub fn chunks_of(
                     });
                 }
             }
-            Extracted::Skipped(why) => skipped.push(why),
+            Extracted::Skipped(why) => {
+                tracing::warn!(project = %project.id, reason = %why, "document skipped for generation");
+                skipped.push(why)
+            }
         }
     }
     if chunks.is_empty() {
