@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use fake_llm::{FakeLlm, Reply};
 use tokio::time::Instant;
-use tunewright_actors::generation::{ChatMessage, LlmClient, LlmSettings};
+use tunewright_actors::generation::{ChatMessage, LlmClient, LlmSettings, RetryPolicy};
 use tunewright_schemas::ErrorCode;
 
 fn settings(base: &str, key: Option<&str>) -> LlmSettings {
@@ -182,4 +182,57 @@ async fn remote_base_url_without_key_is_key_missing() {
     };
     let e = LlmSettings::resolve(&cfg).unwrap_err();
     assert_eq!(e.error_code, ErrorCode::OllamaApiKeyMissing);
+}
+
+fn https_client(base: &str) -> LlmClient {
+    LlmClient::new(settings(base, Some("sk-test")))
+        .unwrap()
+        .with_policy(RetryPolicy {
+            attempts: 1,
+            min_wait: Duration::from_millis(1),
+            max_wait: Duration::from_millis(1),
+        })
+}
+
+fn reason(f: &tunewright_schemas::Failure) -> String {
+    f.context.0["reason"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string()
+}
+
+/// https base URLs (Ollama Cloud, OpenAI) work: the client has a TLS backend, so a refused
+/// https connection is an ordinary retryable connection error, not "scheme not supported".
+#[tokio::test]
+async fn an_https_base_url_builds_and_a_refused_connection_is_an_api_error() {
+    let c = https_client("https://127.0.0.1:1/v1");
+    let e = c.chat(&[ChatMessage::user("x")]).await.unwrap_err();
+    assert_eq!(e.error_code, ErrorCode::OllamaApiError, "{e:?}");
+    assert!(e.error_code.is_retryable());
+    let r = reason(&e);
+    assert!(r.contains("cannot connect"), "{r}");
+    assert!(!r.to_ascii_lowercase().contains("scheme"), "{r}");
+    assert!(!format!("{e:?}").contains("sk-test"));
+}
+
+/// Against a local listener the client really speaks TLS: the first bytes it sends on an https
+/// URL are a TLS handshake record (0x16, version 3.x), and a peer that hangs up is an API error.
+#[tokio::test]
+async fn an_https_request_starts_a_tls_handshake() {
+    use tokio::io::AsyncReadExt;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let peer = tokio::spawn(async move {
+        let (mut sock, _) = listener.accept().await.unwrap();
+        let mut first = [0u8; 3];
+        sock.read_exact(&mut first).await.unwrap();
+        first
+    });
+    let c = https_client(&format!("https://{addr}/v1"));
+    let e = c.chat(&[ChatMessage::user("x")]).await.unwrap_err();
+    let first = peer.await.unwrap();
+    assert_eq!(first[0], 0x16, "not a TLS handshake record: {first:?}");
+    assert_eq!(first[1], 0x03, "not a TLS version: {first:?}");
+    assert_eq!(e.error_code, ErrorCode::OllamaApiError, "{e:?}");
+    assert!(!reason(&e).to_ascii_lowercase().contains("scheme"), "{e:?}");
 }

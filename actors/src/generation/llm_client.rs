@@ -277,12 +277,21 @@ impl LlmClient {
     }
 }
 
+/// A transport failure (connect, TLS, reset, ...), retryable, with the error's source chain in
+/// the reason (reqwest's own text names only the URL; the cause, e.g. "Connection refused" or
+/// a certificate error, is in the sources). The chain names the URL, never the headers.
 fn transport(e: reqwest::Error) -> TryError {
-    let reason = if e.is_connect() {
+    let mut reason = if e.is_connect() {
         format!("cannot connect: {e}")
     } else {
         format!("transport error: {e}")
     };
+    let mut source = std::error::Error::source(&e);
+    while let Some(cause) = source {
+        reason.push_str(": ");
+        reason.push_str(&cause.to_string());
+        source = cause.source();
+    }
     TryError {
         failure: Failure::new(ErrorCode::OllamaApiError, ctx! {"reason" => reason}),
         retry: true,
