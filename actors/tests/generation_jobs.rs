@@ -309,3 +309,95 @@ async fn a_restart_mid_generation_resumes_without_redoing_finished_chunks() {
     assert_eq!(project(&svc, p).dataset.as_ref().unwrap().num_examples, 30);
     assert_replay_matches(&svc);
 }
+
+/// The real generator, except that its first attempt never reports its outcome after it
+/// returns: a crash after the dataset import and before the job's completion is recorded.
+struct CrashAfterImport {
+    crash: std::sync::Arc<std::sync::atomic::AtomicBool>,
+}
+
+#[async_trait::async_trait]
+impl tunewright_actors::JobExecutor for CrashAfterImport {
+    async fn execute(
+        &self,
+        ctx: tunewright_actors::JobContext,
+    ) -> Result<serde_json::Value, Failure> {
+        let out = DatasetGenerateExecutor::default().execute(ctx).await;
+        if self.crash.swap(false, std::sync::atomic::Ordering::SeqCst) {
+            std::future::pending::<()>().await;
+        }
+        out
+    }
+}
+
+fn project_events(svc: &Service, p: ProjectId) -> Vec<Event> {
+    svc.log()
+        .read_stream(tunewright_events::StreamId::Project(p), 0, usize::MAX)
+        .unwrap()
+        .into_iter()
+        .map(|e| e.event)
+        .collect()
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_restart_after_the_import_does_not_import_the_dataset_twice() {
+    let dir = tempfile::tempdir().unwrap();
+    let fake = FakeLlm::start().await;
+    let (p, job, first) = {
+        let crash = CrashAfterImport {
+            crash: std::sync::Arc::new(true.into()),
+        };
+        let svc = start(
+            dir.path(),
+            Executors::new().with(JobKind::DatasetGenerate, crash),
+        )
+        .await;
+        let p = project_with_doc(&svc, dir.path(), 4, None).await;
+        let j = svc
+            .submit_job(p, JobKind::DatasetGenerate, gen_config(&fake))
+            .await
+            .unwrap();
+        while project(&svc, p).dataset.is_none() {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        let first = project(&svc, p).dataset.unwrap();
+        svc.shutdown("test crash after the import").await.unwrap();
+        assert_eq!(job(&svc, j.id).status, JobStatus::Running);
+        (p, j.id, first)
+    };
+    let asked = fake.count();
+    assert_eq!(asked, 4);
+    let svc = start(dir.path(), executors()).await;
+    let done = wait_job(&svc, job, "finished", |j| j.status.is_terminal()).await;
+    assert_eq!(done.status, JobStatus::Success, "{:?}", done.error);
+    assert_eq!(fake.count(), asked, "finished chunks were asked again");
+    let imports: Vec<_> = project_events(&svc, p)
+        .into_iter()
+        .filter_map(|e| match e {
+            Event::DatasetImported(d) => Some(d),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        imports.len(),
+        1,
+        "the dataset was imported twice: {imports:?}"
+    );
+    let proj = project(&svc, p);
+    assert_eq!(proj.status, ProjectStatus::ReadyToTrain);
+    assert_eq!(proj.dataset.as_ref().unwrap(), &first);
+    let result = done.result.unwrap().0;
+    assert_eq!(result["dataset_id"], first.id.to_string());
+    assert_eq!(result["sha256"], first.sha256);
+    let artifacts = job_events(&svc, job)
+        .into_iter()
+        .filter(|e| matches!(e, Event::ArtifactRecorded(_)))
+        .count();
+    assert_eq!(artifacts, 1);
+    let bytes = std::fs::read(dir.path().join(&first.stored_path)).unwrap();
+    assert_eq!(
+        format!("{:x}", <sha2::Sha256 as sha2::Digest>::digest(&bytes)),
+        first.sha256
+    );
+    assert_replay_matches(&svc);
+}

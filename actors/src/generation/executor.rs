@@ -3,14 +3,17 @@
 //! Preview: a few chunks through the LLM, examples returned in the job result, nothing stored.
 //! Generate: every chunk, progress and per-chunk events, resume by skipping chunks recorded as
 //! done, the dataset JSONL written atomically (sha256), validated and imported into the project
-//! (source = the job id). `DATASET_TOO_FEW_EXAMPLES` under 10 valid examples;
+//! (source = the job id) once: an attempt that finds the project already holding a dataset
+//! imported by this job (a crash after the import, before the outcome) reuses it. `DATASET_TOO_FEW_EXAMPLES` under 10 valid examples;
 //! `DATASET_GENERATION_FAILED` when the LLM keeps failing on the job's last attempt.
 
 use std::collections::BTreeMap;
 
 use sha2::{Digest, Sha256};
-use tunewright_events::event::{ArtifactRecorded, GenerationChunkDone, JobNote, JobProgress};
-use tunewright_events::Event;
+use tunewright_events::event::{
+    ArtifactRecorded, DatasetImported, GenerationChunkDone, JobNote, JobProgress,
+};
+use tunewright_events::{Event, StreamId};
 use tunewright_schemas::config::GenerationConfig;
 use tunewright_schemas::{ctx, DatasetId, ErrorCode, Failure, Json};
 
@@ -237,19 +240,43 @@ async fn write_dataset(
         bytes.extend_from_slice(line.as_bytes());
         bytes.push(b'\n');
     }
+    if let Some(prev) = imported_by_this_job(ctx)? {
+        // A previous attempt imported the dataset, then the process stopped before the job's
+        // outcome was recorded: importing again would replace it with a new id (and drop the
+        // splits made of it). Its file is left as it is, so its sha256 still holds.
+        tracing::info!(job = %ctx.job.id, dataset = %prev.dataset_id, "dataset already imported by an earlier attempt of this job");
+        return Ok(serde_json::json!({
+            "dataset_id": prev.dataset_id.to_string(),
+            "num_examples": prev.num_examples,
+            "path": prev.stored_path,
+            "sha256": prev.sha256,
+            "duplicates_dropped": duplicates,
+            "repair_steps": counts,
+            "already_imported": true,
+        }));
+    }
     let summary = tunewright_schemas::dataset::validate_jsonl(&bytes)?;
     let rel = format!("jobs/{}/dataset.jsonl", ctx.job.id);
     write_atomic(&ctx.data_dir.join(&rel), &bytes)?;
     let sha256 = format!("{:x}", Sha256::digest(&bytes));
-    ctx.events
-        .record(vec![Event::ArtifactRecorded(ArtifactRecorded {
-            job_id: ctx.job.id,
-            name: "dataset".into(),
-            path: rel.clone(),
-            sha256: sha256.clone(),
-            size_bytes: bytes.len() as u64,
-        })])
-        .await?;
+    let artifact = (rel.clone(), sha256.clone());
+    let recorded = ctx.events.ledger().read(|s| {
+        s.jobs
+            .get(&ctx.job.id)
+            .and_then(|j| j.artifacts.get("dataset"))
+            == Some(&artifact)
+    });
+    if !recorded {
+        ctx.events
+            .record(vec![Event::ArtifactRecorded(ArtifactRecorded {
+                job_id: ctx.job.id,
+                name: "dataset".into(),
+                path: rel.clone(),
+                sha256: sha256.clone(),
+                size_bytes: bytes.len() as u64,
+            })])
+            .await?;
+    }
     let dataset = ctx
         .projects
         .import_dataset(
@@ -273,4 +300,28 @@ async fn write_dataset(
         "duplicates_dropped": duplicates,
         "repair_steps": counts,
     }))
+}
+
+/// The dataset an earlier attempt of this job imported into the project, if one did (the last
+/// `DatasetImported` of the project's stream whose source is this job).
+fn imported_by_this_job(ctx: &JobContext) -> Result<Option<DatasetImported>, Failure> {
+    let log = ctx.events.ledger().log();
+    let source = ctx.job.id.to_string();
+    let mut found = None;
+    let mut after = 0;
+    loop {
+        let batch = log
+            .read_stream(StreamId::Project(ctx.project.id), after, 1024)
+            .map_err(crate::ledger::log_failure)?;
+        let Some(last) = batch.last() else { break };
+        after = last.seq;
+        for e in batch {
+            if let Event::DatasetImported(d) = e.event {
+                if d.source == source {
+                    found = Some(d);
+                }
+            }
+        }
+    }
+    Ok(found)
 }
