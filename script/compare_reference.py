@@ -9,7 +9,7 @@ any other machine `script/compare-reference` installs them into .venv, builds th
 side and runs this). The tunewright side is the prebuilt `compare_reference` example given
 with --bin.
 """
-import argparse, json, os, subprocess, sys, tempfile, time
+import argparse, json, os, statistics, subprocess, sys, tempfile, time
 
 import torch
 from safetensors.torch import save_file, load_file
@@ -46,6 +46,7 @@ def main():
     ap.add_argument("--dtype", default="bf16", choices=["bf16", "f32"])
     ap.add_argument("--steps", type=int, default=20)
     ap.add_argument("--warmup", type=int, default=5)
+    ap.add_argument("--rounds", type=int, default=3, help="interleaved timing rounds per side (medians compared)")
     ap.add_argument("--out", default=None, help="directory for results.json")
     a = ap.parse_args()
     from transformers import LlamaConfig, LlamaForCausalLM
@@ -91,29 +92,37 @@ def main():
     base_diff = (ref - tw_base).abs().max().item()
     base_rel = base_diff / ref.abs().max().item()
 
-    # 2. tunewright training throughput.
-    tw = run_tw(a.steps, os.path.join(work, "adapter"), os.path.join(work, "logits.safetensors"))
-
-    # 3. transformers + PEFT on the same weights, batch, length and LoRA settings.
+    # 2./3. Training throughput of both on the same weights, batch, length and LoRA settings,
+    # in interleaved rounds (tunewright, reference, tunewright, ...) so that anything else the
+    # machine does falls on both sides alike; the medians are compared.
     model.train()
     peft_model = get_peft_model(model, LoraConfig(r=lora["r"], lora_alpha=lora["alpha"], lora_dropout=0.0,
                                                   target_modules=targets, task_type="CAUSAL_LM"))
     opt = torch.optim.AdamW([x for x in peft_model.parameters() if x.requires_grad], lr=1e-4)
     ids = train_ids.to(dev)
-    timed = 0.0
-    for step in range(a.warmup + a.steps):
-        if dev.type == "cuda":
-            torch.cuda.synchronize()
-        t = time.perf_counter()
-        out = peft_model(ids, labels=ids)
-        out.loss.backward()
-        opt.step()
-        opt.zero_grad(set_to_none=True)
-        if dev.type == "cuda":
-            torch.cuda.synchronize()
-        if step >= a.warmup:
-            timed += time.perf_counter() - t
-    ref_tps = p["batch"] * p["seq"] * a.steps / timed
+
+    def run_ref():
+        timed = 0.0
+        for step in range(a.warmup + a.steps):
+            if dev.type == "cuda":
+                torch.cuda.synchronize()
+            t = time.perf_counter()
+            out = peft_model(ids, labels=ids)
+            out.loss.backward()
+            opt.step()
+            opt.zero_grad(set_to_none=True)
+            if dev.type == "cuda":
+                torch.cuda.synchronize()
+            if step >= a.warmup:
+                timed += time.perf_counter() - t
+        return p["batch"] * p["seq"] * a.steps / timed
+
+    tw_rates, ref_rates, tw = [], [], None
+    for _ in range(a.rounds):
+        tw = run_tw(a.steps, os.path.join(work, "adapter"), os.path.join(work, "logits.safetensors"))
+        tw_rates.append(tw["tokens_per_s"])
+        ref_rates.append(run_ref())
+    tw_tps, ref_tps = statistics.median(tw_rates), statistics.median(ref_rates)
     del peft_model, opt
     model = LlamaForCausalLM.from_pretrained(model_dir, torch_dtype=dtype).to(dev).eval()
 
@@ -124,23 +133,39 @@ def main():
     tw_logits = load_file(os.path.join(work, "logits.safetensors"))["logits"].float()
     peft_diff = (peft_logits - tw_logits).abs().max().item()
     peft_rel = peft_diff / peft_logits.abs().max().item()
+    # The parity above means something only if training moved the logits away from the base's.
+    trained_vs_base = (tw_logits[:, :, :] - load_file(os.path.join(work, "l0.safetensors"))["logits"].float()).abs().max().item()
 
     flops_per_token = 4 * n_params  # frozen base: forward 2N + backward through activations 2N
     result = {
         "preset": a.preset, "device": a.device, "dtype": a.dtype, "gpu": torch.cuda.get_device_name() if dev.type == "cuda" else None,
         "parameters": n_params, "batch": p["batch"], "seq": p["seq"], "steps": a.steps,
-        "tunewright_tokens_per_s": tw["tokens_per_s"], "reference_tokens_per_s": ref_tps,
-        "ratio": tw["tokens_per_s"] / ref_tps,
+        "rounds": a.rounds, "threads": torch.get_num_threads(),
+        "tunewright_tokens_per_s": tw_tps, "reference_tokens_per_s": ref_tps, "ratio": tw_tps / ref_tps,
+        "tunewright_tokens_per_s_rounds": tw_rates, "reference_tokens_per_s_rounds": ref_rates,
         "base_logits_max_abs_diff": base_diff, "base_logits_rel_diff": base_rel,
         "peft_load_logits_max_abs_diff": peft_diff, "peft_load_logits_rel_diff": peft_rel,
+        "trained_vs_base_logits_max_abs_diff": trained_vs_base,
         "tunewright_losses": tw["losses"],
     }
     if dev.type == "cuda":
         peak = bf16_peak_tflops(dev)
         result["measured_bf16_tflops"] = peak
-        result["tunewright_mfu"] = tw["tokens_per_s"] * flops_per_token / (peak * 1e12)
+        result["tunewright_mfu"] = tw_tps * flops_per_token / (peak * 1e12)
         result["reference_mfu"] = ref_tps * flops_per_token / (peak * 1e12)
     print(json.dumps(result, indent=2))
+    tol = 1e-4 if a.dtype == "f32" else 2e-2  # relative, on the logits' scale
+    print(f"\n{a.preset} on {a.device} ({a.dtype}), {n_params:,} parameters, batch {p['batch']} x {p['seq']} tokens, "
+          f"median of {a.rounds} interleaved rounds of {a.steps} steps:")
+    print(f"  training tokens/s: tunewright {tw_tps:,.0f}   transformers+PEFT {ref_tps:,.0f}   ratio {tw_tps / ref_tps:.2f}x")
+    print(f"  base logits vs transformers: max abs diff {base_diff:.3g} (rel {base_rel:.3g})  {'ok' if base_rel <= tol else 'MISMATCH'}")
+    print(f"  PeftModel.from_pretrained(tunewright adapter) logits vs tunewright: max abs diff {peft_diff:.3g} "
+          f"(rel {peft_rel:.3g}; training moved them by {trained_vs_base:.3g})  {'ok' if peft_rel <= tol else 'MISMATCH'}")
+    if "tunewright_mfu" in result:
+        print(f"  MFU vs measured bf16 {result['measured_bf16_tflops']:.0f} TFLOP/s: tunewright {result['tunewright_mfu']:.1%}, "
+              f"reference {result['reference_mfu']:.1%}")
+    if base_rel > tol or peft_rel > tol:
+        sys.exit(1)
     if a.out:
         os.makedirs(a.out, exist_ok=True)
         with open(os.path.join(a.out, "results.json"), "w") as f:

@@ -16,6 +16,7 @@ use tch::{Device, Kind, Tensor};
 use tunewright_trainer::export::files::{read_safetensors, write_safetensors};
 use tunewright_trainer::export::write_adapter;
 use tunewright_trainer::model::{Llama, LoraSettings};
+use tunewright_trainer::train::optim::AdamW;
 
 fn main() {
     if let Err(e) = run() {
@@ -55,60 +56,12 @@ impl Args {
     }
 }
 
-/// AdamW as torch.optim.AdamW computes it (decoupled weight decay, bias correction).
-struct AdamW {
-    lr: f64,
-    betas: (f64, f64),
-    eps: f64,
-    weight_decay: f64,
-    step: i64,
-    state: Vec<(Tensor, Tensor)>,
-}
-
-impl AdamW {
-    fn new(params: &[Tensor], lr: f64) -> AdamW {
-        let state = params
-            .iter()
-            .map(|p| (p.zeros_like(), p.zeros_like()))
-            .collect();
-        AdamW {
-            lr,
-            betas: (0.9, 0.999),
-            eps: 1e-8,
-            weight_decay: 0.01,
-            step: 0,
-            state,
-        }
-    }
-
-    fn step(&mut self, params: &mut [Tensor]) {
-        let _g = tch::no_grad_guard();
-        self.step += 1;
-        let (b1, b2) = self.betas;
-        let bc1 = 1.0 - b1.powi(self.step as i32);
-        let bc2 = 1.0 - b2.powi(self.step as i32);
-        for (p, (m, v)) in params.iter_mut().zip(self.state.iter_mut()) {
-            let g = p.grad();
-            if !g.defined() {
-                continue;
-            }
-            let _ = p.g_mul_scalar_(1.0 - self.lr * self.weight_decay);
-            let _ = m.g_mul_scalar_(b1);
-            let _ = m.g_add_(&(&g * (1.0 - b1)));
-            let _ = v.g_mul_scalar_(b2);
-            let _ = v.addcmul_(&g, &g);
-            let _ = v.g_add_(&(&g * &g * (-b2))); // v = b2 v + (1 - b2) g^2
-            let denom = (&*v / bc2).sqrt() + self.eps;
-            let _ = p.addcdiv_(&(&*m * (-self.lr / bc1)), &denom);
-        }
-    }
-
-    fn zero_grad(params: &mut [Tensor]) {
-        for p in params.iter_mut() {
-            let mut g = p.grad();
-            if g.defined() {
-                let _ = g.detach_().zero_();
-            }
+/// Zero the gradients before a backward pass (PEFT side: `opt.zero_grad`).
+fn zero_grad(params: &[Tensor]) {
+    for p in params {
+        let mut g = p.grad();
+        if g.defined() {
+            let _ = g.detach_().zero_();
         }
     }
 }
@@ -163,12 +116,13 @@ fn run() -> Result<(), String> {
     let probe_ids = find("probe_ids")?;
     let (b, t) = (train_ids.size()[0], train_ids.size()[1]);
 
-    let mut params: Vec<Tensor> = model
+    let params: Vec<Tensor> = model
         .lora_parameters()
         .into_iter()
         .map(|(_, p)| p)
         .collect();
-    let mut opt = AdamW::new(&params, lr);
+    // The trainer's own AdamW (torch.optim.AdamW's defaults: weight decay 0.01).
+    let mut opt = AdamW::new(&params, 0.01);
     let sync = || {
         if let Device::Cuda(i) = device {
             tch::Cuda::synchronize(i as i64);
@@ -184,9 +138,9 @@ fn run() -> Result<(), String> {
         let pred = logits.narrow(1, 0, t - 1).reshape([-1, vocab]);
         let target = train_ids.narrow(1, 1, t - 1).reshape([-1]);
         let loss = pred.cross_entropy_for_logits(&target);
-        AdamW::zero_grad(&mut params);
+        zero_grad(&params);
         loss.backward();
-        opt.step(&mut params);
+        opt.step(&params, lr);
         let l = loss.double_value(&[]);
         sync();
         if step >= warmup {
