@@ -57,7 +57,7 @@ pub const SUPPORTED_ARCHS: &str = "LlamaForCausalLM, MistralForCausalLM (no slid
 impl TrainerError {
     /// Classify a libtorch error: OOM messages become `Oom`, the rest `Torch`.
     pub fn torch(phase: &str, err: tch::TchError) -> TrainerError {
-        let message = err.to_string();
+        let message = without_cpp_backtrace(&err.to_string());
         if is_oom_message(&message) {
             TrainerError::Oom {
                 phase: phase.to_string(),
@@ -142,6 +142,18 @@ impl TrainerError {
     }
 }
 
+/// libtorch's message without the C++ stack trace it appends (`frame #0: ...` lines, and
+/// the `Exception raised from ...` line before them): the message is what a user reads.
+pub fn without_cpp_backtrace(message: &str) -> String {
+    let mut end = message.len();
+    for marker in ["\nframe #", "\nException raised from "] {
+        if let Some(i) = message.find(marker) {
+            end = end.min(i);
+        }
+    }
+    message[..end].trim_end().to_string()
+}
+
 /// Whether a libtorch error text reports an allocation failure.
 pub fn is_oom_message(message: &str) -> bool {
     let m = message.to_ascii_lowercase();
@@ -166,6 +178,20 @@ mod tests {
         }
         let other = TrainerError::torch("forward", tch::TchError::Torch("shape mismatch".into()));
         assert_eq!(other.code(), ErrorCode::InternalError);
+    }
+
+    #[test]
+    fn the_cpp_backtrace_is_cut_from_torch_messages() {
+        let m = "Internal torch error: [enforce fail at alloc_cpu.cpp:127] err == 0. DefaultCPUAllocator: can't allocate memory: you tried to allocate 288230376151711744 bytes. Error code 12 (Cannot allocate memory)\nframe #0: c10::ThrowEnforceNotMet(char const*, int) + 0x6a (0x7f in libc10.so)\nframe #1: c10::alloc_cpu(unsigned long) + 0x365\n";
+        let e = TrainerError::torch("forward", tch::TchError::Torch(m.to_string()));
+        assert_eq!(e.code(), ErrorCode::TrainingOom);
+        let TrainerError::Oom { message, .. } = e else {
+            panic!("not an OOM")
+        };
+        assert!(message.ends_with("(Cannot allocate memory)"), "{message}");
+        let t = "shape mismatch\nException raised from check at foo.cpp:1 (most recent call first):\nframe #0: x";
+        assert_eq!(without_cpp_backtrace(t), "shape mismatch");
+        assert_eq!(without_cpp_backtrace("plain"), "plain");
     }
 
     #[test]

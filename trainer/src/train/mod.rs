@@ -8,6 +8,7 @@
 
 pub mod checkpoint;
 pub mod data;
+pub mod fault;
 pub mod optim;
 pub mod schedule;
 pub mod tokenize;
@@ -304,6 +305,11 @@ pub fn train(spec: &TrainSpec, hooks: &mut dyn TrainHooks) -> Result<TrainOutcom
         resumed_from = Some(loaded.state.step);
         state = loaded.state;
     }
+    // Injected allocator fault (tests only; see `fault`): fresh runs only.
+    let fault_step = match resumed_from {
+        None => fault::oom_at_step(),
+        Some(_) => None,
+    };
     let total = pre.total_steps;
     let n = train_set.examples.len();
     let micro = cfg.per_device_train_batch_size as usize;
@@ -366,6 +372,9 @@ pub fn train(spec: &TrainSpec, hooks: &mut dyn TrainHooks) -> Result<TrainOutcom
         let denom = answer_tokens.max(1) as f64;
         let mut step_loss = 0.0;
         for mb in &micro_batches {
+            if fault_step == Some(state.step + 1) {
+                fault::allocate_impossible(device).map_err(torch_err("forward"))?;
+            }
             let (sum, _) = loss_sum(&model, mb, tok.pad_id, device, true)?;
             let value = sum.double_value(&[]);
             if !value.is_finite() {
