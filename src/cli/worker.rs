@@ -35,12 +35,23 @@ pub enum WorkerTask {
 pub const EXIT_FAILED: u8 = 3;
 
 /// The worker dies with the service (a SIGKILLed service must not leave a worker writing
-/// into the job's directory while its successor resumes the job).
+/// into the job's directory while its successor resumes the job). A service that died before
+/// the flag was set is caught by comparing the parent with the pid the launcher passed
+/// (`PARENT_PID_ENV`); a closed stdin is the last net (`worker::control`).
 fn die_with_parent() {
     #[cfg(target_os = "linux")]
     // SAFETY: prctl with PR_SET_PDEATHSIG only sets a flag on this process.
     unsafe {
         libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL as libc::c_ulong);
+    }
+    let expected = std::env::var(tunewright_actors::trainer::process::PARENT_PID_ENV)
+        .ok()
+        .and_then(|v| v.trim().parse::<i32>().ok());
+    // SAFETY: getppid has no preconditions.
+    let parent = unsafe { libc::getppid() };
+    if expected.is_some_and(|p| p != parent) {
+        eprintln!("tunewright worker: the service that started this worker is gone; exiting");
+        std::process::exit(crate::worker::control::EXIT_ORPHANED);
     }
 }
 

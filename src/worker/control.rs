@@ -1,5 +1,11 @@
-//! The stop request the actor sends on stdin, seen by the training loop at every step. A
-//! closed stdin (the service died) means checkpoint-and-stop: the job resumes at restart.
+//! The stop request the actor sends on stdin, seen by the training loop at every step.
+//!
+//! A closed stdin means the service that spawned this worker is gone (the actor holds the pipe
+//! open until the worker has ended). The worker then exits at once and writes nothing more: a
+//! checkpoint written now would never be recorded, so no restart could use it, and pruning
+//! after it could delete the recorded checkpoint the restarted service resumes from; and a
+//! successor worker may already be resuming the job in the same directory. (On Linux the
+//! worker is also SIGKILLed with its parent, see `cli::worker`; this covers the rest.)
 
 use std::io::BufRead;
 use std::sync::atomic::{AtomicU8, Ordering};
@@ -36,7 +42,7 @@ impl StopFlag {
                     None => {}
                 }
             }
-            f.set(CHECKPOINT_AND_STOP);
+            orphaned();
         });
         flag
     }
@@ -61,4 +67,15 @@ impl StopFlag {
             _ => Requested::Continue,
         }
     }
+}
+
+/// Exit status of a worker whose service went away (stdin closed).
+pub const EXIT_ORPHANED: i32 = 4;
+
+/// The service is gone: end the process now, from this thread, without unwinding the training
+/// thread or running libtorch's exit handlers while it is mid-step.
+fn orphaned() -> ! {
+    eprintln!("tunewright worker: stdin closed (the service is gone); exiting without writing");
+    // SAFETY: `_exit` ends the process immediately; no Rust state is used after it.
+    unsafe { libc::_exit(EXIT_ORPHANED) }
 }

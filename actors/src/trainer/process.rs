@@ -18,6 +18,10 @@ use crate::executor::{StopRequest, StopSignal};
 /// How many log lines a failure record keeps.
 pub const LOG_TAIL: usize = 40;
 
+/// The environment variable carrying the service's pid to its workers, so a worker started
+/// just as the service died notices that its parent is not the service (see `cli::worker`).
+pub const PARENT_PID_ENV: &str = "TUNEWRIGHT_WORKER_PARENT_PID";
+
 /// How to start a worker.
 #[derive(Debug, Clone)]
 pub struct WorkerLauncher {
@@ -75,6 +79,7 @@ impl WorkerLauncher {
             .arg(sub)
             .arg("--spec")
             .arg(spec)
+            .env(PARENT_PID_ENV, std::process::id().to_string())
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
