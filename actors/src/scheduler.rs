@@ -139,14 +139,37 @@ pub fn with_analysis(mut f: Failure, job: &JobView) -> Failure {
             text.push('\n');
             text.push_str(l);
         }
-        f.analysis = Some(analyze(&AnalyzeInput {
+        let mut analysis = analyze(&AnalyzeInput {
             error_text: text,
             phase: Some(phase_of(job.kind)),
             config: Some(job.config.0.clone()),
             code: Some(f.error_code),
-        }));
+        });
+        analysis.suggestions.retain(|s| applicable(job, s));
+        f.analysis = Some(analysis);
     }
     f
+}
+
+/// Whether a suggestion's config changes can be applied to this job: for a `train` job with a
+/// valid config, the changed config must still be one (the analyzer knows Hugging Face's keys,
+/// some of which, like `gradient_checkpointing`, tunewright's trainer does not take).
+fn applicable(job: &JobView, s: &tunewright_schemas::Suggestion) -> bool {
+    use tunewright_schemas::config::TrainConfig;
+    let Some(changes) = s.config_changes.0.as_object().filter(|c| !c.is_empty()) else {
+        return true;
+    };
+    if job.kind != JobKind::Train || TrainConfig::from_json(&job.config.0).is_err() {
+        return true;
+    }
+    let mut changed = job.config.0.clone();
+    let Some(obj) = changed.as_object_mut() else {
+        return true;
+    };
+    for (k, v) in changes {
+        obj.insert(k.clone(), v.clone());
+    }
+    TrainConfig::from_json(&changed).is_ok()
 }
 
 impl Actor for Scheduler {

@@ -165,6 +165,20 @@ impl JobExecutor for TrainerExecutor {
                         StopRequest::Cancel => "cancelled",
                         StopRequest::Shutdown => "the service is stopping",
                     };
+                    if request == StopRequest::Shutdown {
+                        // The attempt stays `running` in the log (it resumes at the next
+                        // start); this says where it stopped and whether nothing was lost.
+                        ctx.events
+                            .record(vec![Event::JobNote(JobNote {
+                                job_id,
+                                topic: "stopped_for_shutdown".into(),
+                                data: Json(serde_json::json!({
+                                    "step": step, "checkpointed": checkpointed,
+                                    "last_step": writer.last_step,
+                                })),
+                            })])
+                            .await?;
+                    }
                     return Err(Failure::new(
                         ErrorCode::TrainingInterrupted,
                         ctx! {"reason" => format!("{why}; stopped at step {step} (checkpointed: {checkpointed})")},
