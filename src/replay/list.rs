@@ -5,6 +5,7 @@ use std::process::ExitCode;
 
 use clap::Args;
 use tunewright_events::{Event, LogReader, StoredEvent, StreamId};
+use tunewright_schemas::Failure;
 
 use super::{for_each_event, format_ts, parse_ts};
 
@@ -135,16 +136,104 @@ fn write_json(out: &mut impl Write, e: &StoredEvent) -> std::io::Result<()> {
     writeln!(out, "{}", event_json(e))
 }
 
-fn write_row(out: &mut impl Write, e: &StoredEvent) -> std::io::Result<()> {
-    let mut data = data_of(e).to_string();
-    if data.len() > 160 {
-        let cut = (0..=157)
-            .rev()
-            .find(|i| data.is_char_boundary(*i))
-            .unwrap_or(0);
-        data.truncate(cut);
-        data.push('…');
+/// A failure on one line: its code and message, then the analyzer's reading and the fixes it
+/// suggests (with their config changes), so the table shows why and what to do.
+fn failure_line(f: &Failure) -> String {
+    let mut s = format!("{}: {}", f.error_code.as_str(), f.detail);
+    if let Some(a) = &f.analysis {
+        s.push_str(&format!(
+            " | analysis: {} ({}): {}",
+            a.error_type.as_str(),
+            a.confidence.as_str(),
+            a.description
+        ));
+        let tries: Vec<String> = a
+            .suggestions
+            .iter()
+            .map(
+                |t| match t.config_changes.0.as_object().filter(|c| !c.is_empty()) {
+                    Some(c) => format!("{} {}", t.action, serde_json::Value::Object(c.clone())),
+                    None => t.action.clone(),
+                },
+            )
+            .collect();
+        if !tries.is_empty() {
+            s.push_str(&format!(" | suggestions: {}", tries.join("; ")));
+        }
     }
+    s.replace('\n', " ")
+}
+
+/// The table's DATA for the events that tell a job's story (attempts, failures with their
+/// code and analysis, checkpoints, interruptions, resumes, remedies), in words; `None` for the
+/// rest, which show their JSON.
+fn summary(e: &StoredEvent) -> Option<String> {
+    Some(match &e.event {
+        Event::JobAttemptStarted(a) => format!("attempt {} started", a.attempt),
+        Event::JobAttemptFailed(a) => format!(
+            "attempt {} failed ({}): {}",
+            a.attempt,
+            if a.will_retry {
+                "will retry"
+            } else {
+                "no retry"
+            },
+            failure_line(&a.failure)
+        ),
+        Event::JobFailed(f) => format!("failed: {}", failure_line(&f.failure)),
+        Event::JobSucceeded(s) => format!("succeeded in attempt {}", s.attempt),
+        Event::JobInterrupted(i) => format!("attempt {} interrupted: {}", i.attempt, i.reason),
+        Event::JobRetryScheduled(r) => format!(
+            "attempt {} in {} ms (after {})",
+            r.next_attempt,
+            r.delay_ms,
+            r.reason.as_str()
+        ),
+        Event::CheckpointSaved(c) => format!(
+            "step {} saved in {} ({} files, {} bytes)",
+            c.step,
+            c.dir,
+            c.files.len(),
+            c.files.iter().map(|f| f.size_bytes).sum::<u64>()
+        ),
+        Event::CheckpointRejected(c) => format!("step {} rejected: {}", c.step, c.reason),
+        Event::TrainingResumed(r) => format!(
+            "attempt {} resumed from step {}",
+            r.attempt, r.resumed_from_step
+        ),
+        Event::TrainingRemediated(r) => format!(
+            "after {}: {} {}",
+            r.cause.as_str(),
+            r.action,
+            r.config_changes.0
+        ),
+        Event::JobNote(n) => {
+            let mut data = n.data.0.to_string();
+            truncate(&mut data, 160);
+            format!("{}: {data}", n.topic)
+        }
+        _ => return None,
+    })
+}
+
+/// Cut `s` to at most `max` bytes (on a char boundary), marking the cut with `…`.
+fn truncate(s: &mut String, max: usize) {
+    if s.len() > max {
+        let cut = (0..=max.saturating_sub(3))
+            .rev()
+            .find(|i| s.is_char_boundary(*i))
+            .unwrap_or(0);
+        s.truncate(cut);
+        s.push('…');
+    }
+}
+
+fn write_row(out: &mut impl Write, e: &StoredEvent) -> std::io::Result<()> {
+    let data = summary(e).unwrap_or_else(|| {
+        let mut data = data_of(e).to_string();
+        truncate(&mut data, 160);
+        data
+    });
     writeln!(
         out,
         "{:>8}  {:<24}  {:<38}  {:<24}  {data}",
