@@ -1,0 +1,200 @@
+//! Out of memory during training, end to end on CPU, against a real `tunewright serve`.
+//!
+//! A CPU run of the tiny test model never runs out of memory, so the worker is started with
+//! `TUNEWRIGHT_FAULT_OOM_AT_STEP` (see `tunewright_trainer::train::fault`): the forward pass of
+//! that step asks libtorch for a tensor no machine can hold, libtorch's allocator refuses with
+//! its own "not enough memory" error, and from there the failure takes the path of any OOM:
+//! classification (`TRAINING_OOM`), the failure event, the analyzer's config-specific
+//! suggestions, opt-in remediation. The service keeps serving throughout.
+
+mod support;
+mod training;
+
+use serde_json::{json, Value};
+use support::{Options, Server};
+use training::*;
+use tunewright_schemas::config::TrainConfig;
+
+fn reason_has_frames(err: &Value) -> bool {
+    err["context"]["reason"]
+        .as_str()
+        .is_some_and(|r| r.contains("frame #"))
+}
+
+fn with(mut config: Value, changes: &Value) -> Value {
+    if let (Some(c), Some(ch)) = (config.as_object_mut(), changes.as_object()) {
+        for (k, v) in ch {
+            c.insert(k.clone(), v.clone());
+        }
+    }
+    config
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_allocation_the_machine_cannot_give_ends_training_oom_and_the_service_keeps_serving() {
+    let mut s = Server::start_with(
+        single_threaded(Options::default()).env("TUNEWRIGHT_FAULT_OOM_AT_STEP", "3"),
+    )
+    .await;
+    let p = project_with_dataset(&s, "oom").await;
+    let mut config = train_config(8, 4);
+    config["per_device_train_batch_size"] = json!(8);
+    config["max_seq_length"] = json!(512);
+    config["lora_r"] = json!(16);
+    config["lora_alpha"] = json!(32.0);
+    let id = submit_train(&s, &p, config.clone()).await;
+    let done = finished(&s, &id).await;
+
+    assert_eq!(done["status"], "failed", "{done}");
+    let err = &done["error"];
+    assert_eq!(err["error_code"], "TRAINING_OOM", "{err}");
+    assert_eq!(err["context"]["phase"], "forward", "{err}");
+    assert!(
+        !reason_has_frames(err),
+        "no C++ stack trace in the message: {err}"
+    );
+    let reason = err["context"]["reason"].as_str().unwrap_or_default();
+    assert!(
+        reason.contains("DefaultCPUAllocator: can't allocate memory")
+            || reason.contains("DefaultCPUAllocator: not enough memory"),
+        "libtorch's allocator message: {reason}"
+    );
+    assert_eq!(done["attempts"], 1, "an OOM is not retried as is: {done}");
+    // Progress stopped before the step that could not allocate.
+    assert!(
+        done["progress"]["step"].as_u64().unwrap_or(0) <= 2,
+        "{done}"
+    );
+
+    // The analysis, with suggestions computed from this job's config.
+    let r = s.get(&format!("/api/v1/jobs/{id}/analysis")).await;
+    assert_eq!(r.status(), 200);
+    let a: Value = r.json().await.unwrap();
+    assert_eq!(a["error_code"], "TRAINING_OOM", "{a}");
+    assert_eq!(a["confidence"], "high", "{a}");
+    let suggestions = a["suggestions"].as_array().cloned().unwrap_or_default();
+    let changes: Vec<&Value> = suggestions.iter().map(|s| &s["config_changes"]).collect();
+    assert!(
+        changes.contains(
+            &&json!({"per_device_train_batch_size": 4, "gradient_accumulation_steps": 4})
+        ),
+        "half the micro-batch, double the accumulation (same effective batch 16): {a}"
+    );
+    assert!(changes.contains(&&json!({"max_seq_length": 256})), "{a}");
+    assert!(changes.contains(&&json!({"lora_r": 8})), "{a}");
+    // Every suggested change applies to this job: the config it gives is a valid train config.
+    for c in &changes {
+        let next = with(config.clone(), c);
+        assert!(
+            TrainConfig::from_json(&next).is_ok(),
+            "suggestion {c} gives an invalid config: {a}"
+        );
+    }
+    // The same analysis is in the failure event.
+    assert_eq!(err["analysis"]["error_code"], "TRAINING_OOM", "{err}");
+
+    // The service keeps serving: health, a new project, and a training that fits.
+    assert_eq!(s.get("/health").await.status(), 200);
+    assert_eq!(s.get("/ready").await.status(), 200);
+    let q = project_with_dataset(&s, "after-oom").await;
+    let ok = submit_train(&s, &q, train_config(2, 4)).await;
+    let done_ok = finished(&s, &ok).await;
+    assert_eq!(done_ok["status"], "success", "{done_ok}");
+
+    // The replay tool's story of the failed job: its attempt and the failure with its code.
+    let (ok, table) = replay_list(&s.data_dir, &id, &[]);
+    assert!(ok, "{table}");
+    eprintln!("{table}");
+    assert_eq!(rows(&table, "job_attempt_started").len(), 1, "{table}");
+    let failed = rows(&table, "job_attempt_failed");
+    assert_eq!(failed.len(), 1, "{table}");
+    assert!(
+        failed[0]
+            .contains("attempt 1 failed (no retry): TRAINING_OOM: Out of memory during forward"),
+        "{table}"
+    );
+    assert!(failed[0].contains("| analysis: "), "{table}");
+    assert!(
+        failed[0].contains(r#"{"gradient_accumulation_steps":4,"per_device_train_batch_size":4}"#),
+        "{table}"
+    );
+    let final_row = rows(&table, "job_failed");
+    assert_eq!(final_row.len(), 1, "{table}");
+    assert!(final_row[0].contains("TRAINING_OOM"), "{table}");
+    let evs = replay_events(&s.data_dir, &id);
+    let f = &of_type(&evs, "job_failed")[0]["data"]["failure"];
+    assert_eq!(f["error_code"], "TRAINING_OOM");
+    assert!(
+        !f["analysis"]["suggestions"]
+            .as_array()
+            .map(Vec::is_empty)
+            .unwrap_or(true),
+        "{f}"
+    );
+
+    s.signal("TERM");
+    assert!(s.wait_exit().success());
+    let (ok, text) = support::replay_verify(&s.data_dir);
+    assert!(ok, "{text}");
+}
+
+/// Opt-in OOM remediation: the run that ran out of memory at step 6 is resumed from its
+/// checkpoint at step 4 with half the micro-batch and double the accumulation, and succeeds.
+/// `replay list --stream JOB` tells that whole story: the attempt, the OOM with its code and
+/// the remedy, the checkpoints, the resume and the success.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn oom_remediation_resumes_from_the_last_checkpoint_with_half_the_micro_batch() {
+    let mut s = Server::start_with(
+        single_threaded(Options::default()).env("TUNEWRIGHT_FAULT_OOM_AT_STEP", "6"),
+    )
+    .await;
+    let p = project_with_dataset(&s, "remedy").await;
+    let mut config = train_config(12, 4);
+    config["remediate_oom"] = json!(true);
+    let id = submit_train(&s, &p, config).await;
+    let done = finished(&s, &id).await;
+    assert_eq!(done["status"], "success", "{done}");
+    assert_eq!(done["resumed_from_step"], 4, "{done}");
+    assert_eq!(done["attempts"], 1, "{done}");
+
+    let (ok, table) = replay_list(&s.data_dir, &id, &[]);
+    assert!(ok, "{table}");
+    eprintln!("{table}");
+    assert_eq!(rows(&table, "job_attempt_started").len(), 1, "{table}");
+    let remedied = rows(&table, "training_remediated");
+    assert_eq!(remedied.len(), 1, "{table}");
+    assert!(remedied[0].contains("TRAINING_OOM"), "{table}");
+    let evs = replay_events(&s.data_dir, &id);
+    let r = &of_type(&evs, "training_remediated")[0]["data"];
+    assert_eq!(r["cause"], "TRAINING_OOM", "{r}");
+    assert_eq!(
+        r["config_changes"],
+        json!({"per_device_train_batch_size": 1, "gradient_accumulation_steps": 4}),
+        "{r}"
+    );
+    let steps = checkpoint_steps(&evs);
+    assert_eq!(steps.first(), Some(&4), "{steps:?}");
+    assert!(steps.contains(&8), "{steps:?}");
+    let resumed = rows(&table, "training_resumed");
+    assert_eq!(resumed.len(), 1, "{table}");
+    assert!(resumed[0].contains("resumed from step 4"), "{table}");
+    assert_eq!(rows(&table, "job_succeeded").len(), 1, "{table}");
+    let pos = |t: &str| {
+        table
+            .lines()
+            .position(|l| l.split_whitespace().nth(3) == Some(t))
+            .unwrap_or(usize::MAX)
+    };
+    assert!(
+        pos("checkpoint_saved") < pos("training_remediated"),
+        "{table}"
+    );
+    assert!(
+        pos("training_remediated") < pos("training_resumed"),
+        "{table}"
+    );
+    assert!(pos("training_resumed") < pos("job_succeeded"), "{table}");
+
+    s.signal("TERM");
+    assert!(s.wait_exit().success());
+}
