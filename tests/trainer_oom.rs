@@ -198,3 +198,69 @@ async fn oom_remediation_resumes_from_the_last_checkpoint_with_half_the_micro_ba
     s.signal("TERM");
     assert!(s.wait_exit().success());
 }
+
+/// A remedy outlives the process that applied it: when the service is SIGKILLed after an OOM
+/// remediation and restarted, the job resumes with the remediated config (the one its later
+/// checkpoints were written with), so it ends with the adapter of a run that was never
+/// interrupted, bit for bit.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_remedy_survives_a_service_restart() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().to_path_buf();
+    let opts = || {
+        single_threaded(Options::default().data_dir(&dir)).env("TUNEWRIGHT_FAULT_OOM_AT_STEP", "6")
+    };
+    let mut s = Server::start_with(opts()).await;
+    let p = project_with_dataset(&s, "remedy-restart").await;
+    let mut config = train_config(24, 4);
+    config["remediate_oom"] = json!(true);
+
+    let plain = submit_train(&s, &p, config.clone()).await;
+    let done = finished(&s, &plain).await;
+    assert_eq!(done["status"], "success", "{done}");
+    let expected = adapter(&dir, &plain);
+
+    let id = submit_train(&s, &p, config).await;
+    // Kill the service once the remediated run has recorded a checkpoint of its own.
+    let mut worker = None;
+    for _ in 0..6000 {
+        let evs = events(&s, &id).await;
+        if !of_type(&evs, "training_remediated").is_empty()
+            && checkpoint_steps(&evs).iter().any(|s| *s >= 8)
+        {
+            let j = job(&s, &id).await;
+            assert_eq!(j["status"], "running", "the run ended too soon: {j}");
+            if let [pid] = worker_pids(&id)[..] {
+                worker = Some(pid);
+                break;
+            }
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    let worker = worker.expect("the remediated run was seen after a checkpoint");
+    s.kill_hard();
+    assert!(gone(worker).await, "the worker outlived its service");
+
+    let mut s2 = Server::start_with(opts()).await;
+    let done = finished(&s2, &id).await;
+    assert_eq!(done["status"], "success", "{done}");
+    assert!(
+        done["resumed_from_step"].as_u64().unwrap_or(0) >= 8,
+        "{done}"
+    );
+    assert_eq!(done["attempts"], 2, "{done}");
+    // The attempt after the restart ran with the remedy (its worker spec says so).
+    let spec: Value = serde_json::from_slice(
+        &std::fs::read(dir.join(format!("jobs/{id}/worker-2-1.json"))).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(spec["config"]["per_device_train_batch_size"], 1, "{spec}");
+    assert_eq!(spec["config"]["gradient_accumulation_steps"], 4, "{spec}");
+    assert_eq!(
+        adapter(&dir, &id),
+        expected,
+        "the same adapter as the run that was not interrupted"
+    );
+    s2.signal("TERM");
+    assert!(s2.wait_exit().success());
+}

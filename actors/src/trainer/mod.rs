@@ -16,10 +16,12 @@ use std::sync::Arc;
 use serde_json::Value;
 use tokio::sync::Mutex;
 use tunewright_events::event::{Event, JobNote, TrainingRemediated, TrainingResumed};
+use tunewright_events::StreamId;
 use tunewright_schemas::worker::TrainWorkerSpec;
 use tunewright_schemas::{ctx, ErrorCode, Failure, Json};
 
 use crate::executor::{JobContext, JobExecutor, StopRequest};
+use crate::ledger::log_failure;
 use checkpoints::ResumePoint;
 use events::JobEventWriter;
 pub use process::{WorkerEnd, WorkerLauncher};
@@ -86,6 +88,26 @@ fn write_spec(path: &Path, spec: &TrainWorkerSpec) -> Result<(), Failure> {
     std::fs::write(path, bytes).map_err(|e| internal(format!("{}: {e}", path.display())))
 }
 
+/// The job's config with the remedies its log records applied in order, and how many.
+async fn remedied_config(ctx: &JobContext) -> Result<(Value, usize), Failure> {
+    let log = ctx.events.ledger().log().clone();
+    let job_id = ctx.job.id;
+    let stored =
+        tokio::task::spawn_blocking(move || log.read_stream(StreamId::Job(job_id), 0, usize::MAX))
+            .await
+            .map_err(|e| internal(format!("reading the job's events: {e}")))?
+            .map_err(log_failure)?;
+    let mut config = ctx.job.config.0.clone();
+    let mut n = 0;
+    for e in stored {
+        if let Event::TrainingRemediated(r) = e.event {
+            config = remediation::apply(&config, &r.config_changes.0);
+            n += 1;
+        }
+    }
+    Ok((config, n))
+}
+
 fn internal(reason: String) -> Failure {
     Failure::new(ErrorCode::InternalError, ctx! {"reason" => reason.clone()}).caused_by(reason)
 }
@@ -96,7 +118,9 @@ impl JobExecutor for TrainerExecutor {
         let _device = self.device.lock().await;
         let job_id = ctx.job.id;
         let dataset = dataset_path(&ctx)?;
-        let mut config = ctx.job.config.0.clone();
+        // Remedies applied earlier (in an earlier attempt, or before the service restarted)
+        // stay applied: the checkpoints written since were made with them.
+        let (mut config, earlier_remedies) = remedied_config(&ctx).await?;
         let max_restarts = self.max_restarts;
         let job_dir = ctx.job_dir();
         let mut writer = JobEventWriter::new(
@@ -106,7 +130,7 @@ impl JobExecutor for TrainerExecutor {
             ctx.job.checkpoints.clone(),
         );
         let mut restarts = 0u64;
-        let mut remedies = 0usize;
+        let mut remedies = earlier_remedies;
         let mut run = 0u32;
         loop {
             run += 1;
