@@ -185,7 +185,10 @@ async fn cuda_without_a_gpu_is_training_no_gpu_from_the_real_worker() {
     std::fs::create_dir_all(dir.path().join("projects/t")).unwrap();
     std::fs::write(dir.path().join("projects/t/dataset.jsonl"), "{}\n").unwrap();
     let j = svc
-        .submit_job(p, JobKind::Train, serde_json::json!({"device": "cuda"}))
+        .submit_job(p, JobKind::Train, serde_json::json!({
+                "device": "cuda",
+                "base_model": Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/tiny-llama"),
+            }))
         .await
         .unwrap();
     let done = finished(&svc, j.id).await;
