@@ -46,20 +46,25 @@ impl AdamW {
             if !g.defined() {
                 continue;
             }
+            // torch's single-tensor AdamW, in place: m <- lerp(m, g, 1 - b1),
+            // v <- b2 v + (1 - b2) g², p <- p - lr/bc1 * m / (sqrt(v)/sqrt(bc2) + eps).
             let g = g.to_kind(Kind::Float);
             let mut p = p.shallow_clone();
             if self.weight_decay != 0.0 {
                 let _ = p.g_mul_scalar_(1.0 - lr * self.weight_decay);
             }
-            let _ = m
-                .g_mul_scalar_(self.beta1)
-                .g_add_(&(&g * (1.0 - self.beta1)));
-            let _ = v
-                .g_mul_scalar_(self.beta2)
-                .g_add_(&(&g * &g * (1.0 - self.beta2)));
-            let denom = (v.shallow_clone() / bc2).sqrt() + self.eps;
-            let update = (m.shallow_clone() / bc1) / denom * lr;
-            let _ = p.g_sub_(&update.to_kind(p.kind()));
+            let _ = m.lerp_(&g, 1.0 - self.beta1);
+            let _ = v.g_mul_scalar_(self.beta2);
+            let _ = v.addcmul_(&(&g * (1.0 - self.beta2)), &g);
+            let mut denom = v.sqrt();
+            let _ = denom.g_div_scalar_(bc2.sqrt());
+            let _ = denom.g_add_scalar_(self.eps);
+            if p.kind() == Kind::Float {
+                let _ = p.addcdiv_(&(&*m * (-lr / bc1)), &denom);
+            } else {
+                let update = (&*m * (lr / bc1)) / denom;
+                let _ = p.g_sub_(&update.to_kind(p.kind()));
+            }
         }
     }
 }
