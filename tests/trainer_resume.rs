@@ -196,7 +196,7 @@ async fn a_huge_learning_rate_ends_training_diverged_at_its_step() {
     let step = err.context.0["step"]
         .as_u64()
         .expect("the step is in the context");
-    assert!(step >= 1 && step <= 24, "{step}");
+    assert!((1..=24).contains(&step), "{step}");
     assert!(
         err.detail.contains(&format!("step {step}")),
         "{}",

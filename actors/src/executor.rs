@@ -215,7 +215,7 @@ async fn report(
     outcome: Result<serde_json::Value, Failure>,
 ) {
     for _ in 0..600 {
-        if let Some(cell) = ractor::registry::where_is(scheduler.to_string()) {
+        if let Some(cell) = ractor::registry::where_is(scheduler) {
             if cell.get_status() == ractor::ActorStatus::Running {
                 let sched: ActorRef<SchedulerMsg> = cell.into();
                 let msg = SchedulerMsg::AttemptFinished {

@@ -136,13 +136,12 @@ impl WorkerLauncher {
                         match &parsed {
                             WorkerLine::Log { line } => push(&mut tail, line.clone()),
                             WorkerLine::Result { value } => end = Some(WorkerEnd::Result(value.clone())),
-                            WorkerLine::Failure { failure } => {
+                            WorkerLine::Failure { failure }
                                 // A stop on request is reported as such, not as the failure
                                 // line that follows it.
-                                if !matches!(end, Some(WorkerEnd::Stopped { .. })) {
+                                if !matches!(end, Some(WorkerEnd::Stopped { .. })) => {
                                     end = Some(WorkerEnd::Failed(failure.clone()));
                                 }
-                            }
                             WorkerLine::Stopped { step, checkpointed } => {
                                 end = Some(WorkerEnd::Stopped {
                                     step: *step,

@@ -274,6 +274,9 @@ impl Llama {
         let (cos, sin) = rope::cos_sin(&self.inv_freq, t);
         let (cos, sin) = (cos.to_kind(self.dtype), sin.to_kind(self.dtype));
         let mask = attention_mask.and_then(|m| build_mask(m, t));
+        // Residual adds allocate: tch's `+=` is libtorch's in-place `add_`, which would
+        // overwrite a tensor autograd saved for the backward pass.
+        #[allow(clippy::assign_op_pattern)]
         for layer in &self.layers {
             let a = layer.self_attn.forward(
                 &layer.input_layernorm.forward(&x),

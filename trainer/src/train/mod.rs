@@ -417,7 +417,7 @@ pub fn train(spec: &TrainSpec, hooks: &mut dyn TrainHooks) -> Result<TrainOutcom
         state.adam_step = opt.step;
         first_loss.get_or_insert(loss);
         last_loss = Some(loss);
-        if state.step % cfg.logging_steps.max(1) == 0 || state.step == total {
+        if state.step.is_multiple_of(cfg.logging_steps.max(1)) || state.step == total {
             let secs = started.elapsed().as_secs_f64().max(1e-9);
             hooks.on_progress(&ProgressReport {
                 phase: "training",
@@ -430,7 +430,7 @@ pub fn train(spec: &TrainSpec, hooks: &mut dyn TrainHooks) -> Result<TrainOutcom
                 epoch: state.epoch as f64 + (state.batch_index * micro) as f64 / n.max(1) as f64,
             });
         }
-        if cfg.eval_steps > 0 && state.step % cfg.eval_steps == 0 {
+        if cfg.eval_steps > 0 && state.step.is_multiple_of(cfg.eval_steps) {
             eval_loss = evaluate(&model, &val_set, tok.pad_id, device, micro)?;
             if let Some(l) = eval_loss {
                 hooks.on_note(
@@ -439,7 +439,7 @@ pub fn train(spec: &TrainSpec, hooks: &mut dyn TrainHooks) -> Result<TrainOutcom
                 );
             }
         }
-        if state.step % cfg.checkpoint_every_steps == 0 && state.step < total {
+        if state.step.is_multiple_of(cfg.checkpoint_every_steps) && state.step < total {
             save_checkpoint(spec, &state, &opt, &model, &names, hooks)?;
         }
     }
