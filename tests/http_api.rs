@@ -250,13 +250,21 @@ async fn jobs_splits_and_their_errors() {
         .await;
     assert_eq!(r.status(), 201);
     let file: serde_json::Value = r.json().await.unwrap();
-    let r = submit("dataset_generate", json!({"model": "m"})).await;
+    // A config with a misspelt field is refused at submission, naming the field.
+    let bad = expect_error(
+        submit("dataset_generate", json!({"model": "m"})).await,
+        400,
+        "VALIDATION_ERROR",
+    )
+    .await;
+    assert!(bad["detail"].as_str().unwrap().contains("model"), "{bad}");
+    let r = submit("dataset_generate", json!({"llm_model": "m"})).await;
     assert_eq!(r.status(), 201);
     let job: serde_json::Value = r.json().await.unwrap();
     let job_id = job["id"].as_str().unwrap().to_string();
     assert_eq!(job["kind"], "dataset_generate");
     assert_eq!(job["project_id"], p.as_str());
-    assert_eq!(job["config"]["model"], "m");
+    assert_eq!(job["config"]["llm_model"], "m");
     assert!(job["attempts"].is_u64());
     assert!(["queued", "running", "retrying"].contains(&job["status"].as_str().unwrap()));
     // A second generation conflicts; the project now says generating.

@@ -27,7 +27,14 @@ pub struct AnalyzeInput {
 pub fn analyze(input: &AnalyzeInput) -> Analysis {
     let text = input.error_text.to_lowercase();
     let phase = input.phase.unwrap_or_else(|| rules::infer_phase(&text));
-    let (error_type, confidence) = match rules::classify(&text, phase) {
+    // A VALIDATION_ERROR is tunewright's own precise refusal of an input: its text quotes the
+    // input (field names such as `request_timeout_secs`), so a text rule naming some other kind
+    // of failure would only be matching the quote.
+    let by_text = rules::classify(&text, phase).filter(|(t, _)| {
+        input.code != Some(ErrorCode::ValidationError)
+            || rules::code_of_type(*t) == ErrorCode::ValidationError
+    });
+    let (error_type, confidence) = match by_text {
         Some(hit) => hit,
         None => match input.code.and_then(rules::type_of_code) {
             Some(t) => (t, Confidence::Medium),
@@ -48,5 +55,27 @@ pub fn analyze(input: &AnalyzeInput) -> Analysis {
         description: suggest::describe(error_type, phase, &facts),
         confidence,
         suggestions: suggest::suggestions(error_type, config, &facts),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_validation_error_is_not_read_as_what_its_quoted_input_mentions() {
+        let a = analyze(&AnalyzeInput {
+            error_text: "Invalid request: generation config: unknown field `model`, expected one of `llm_model`, `request_timeout_secs`".into(),
+            code: Some(ErrorCode::ValidationError),
+            ..Default::default()
+        });
+        assert_ne!(a.error_type, ErrorType::NetworkTimeout);
+        assert_eq!(a.error_code, ErrorCode::ValidationError);
+        // Without the code, the same words do read as a timeout: the rule is about the code.
+        let b = analyze(&AnalyzeInput {
+            error_text: "request timed out after 120 s".into(),
+            ..Default::default()
+        });
+        assert_eq!(b.error_type, ErrorType::NetworkTimeout);
     }
 }
