@@ -218,12 +218,22 @@ async fn report(
         if let Some(cell) = ractor::registry::where_is(scheduler) {
             if cell.get_status() == ractor::ActorStatus::Running {
                 let sched: ActorRef<SchedulerMsg> = cell.into();
+                let (tx, rx) = ractor::concurrency::oneshot();
                 let msg = SchedulerMsg::AttemptFinished {
                     job_id,
                     attempt,
                     outcome: outcome.clone(),
+                    ack: Some(tx.into()),
                 };
-                if sched.send_message(msg).is_ok() {
+                // Delivered only when acknowledged: a scheduler that crashes with the message
+                // in its mailbox loses it, and its restarted successor must get it again (a
+                // repeated report of a recorded outcome is ignored as stale).
+                if sched.send_message(msg).is_ok()
+                    && matches!(
+                        tokio::time::timeout(std::time::Duration::from_secs(10), rx).await,
+                        Ok(Ok(()))
+                    )
+                {
                     return;
                 }
             }

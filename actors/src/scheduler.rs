@@ -92,6 +92,9 @@ pub enum SchedulerMsg {
         job_id: JobId,
         attempt: u32,
         outcome: Result<serde_json::Value, Failure>,
+        /// Answered once the outcome is recorded, so the reporter knows it reached a live
+        /// scheduler (a message sent to one that is crashing is lost with it).
+        ack: Option<RpcReplyPort<()>>,
     },
     RetryDue(JobId),
     QueueTimeout(JobId),
@@ -213,8 +216,12 @@ impl Actor for Scheduler {
                 job_id,
                 attempt,
                 outcome,
+                ack,
             } => {
                 finished(&me, st, job_id, attempt, outcome).await?;
+                if let Some(ack) = ack {
+                    let _ = ack.send(());
+                }
                 dispatch(&me, st).await?;
             }
             SchedulerMsg::RetryDue(job_id) => {

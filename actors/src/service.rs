@@ -316,11 +316,6 @@ impl Service {
                 ctx! {"reason" => "config must be a JSON object"},
             ));
         }
-        // A generation config is checked now, so a typo is a 400 at submission rather than a
-        // job that fails when it starts.
-        if matches!(kind, JobKind::DatasetPreview | JobKind::DatasetGenerate) {
-            tunewright_schemas::config::GenerationConfig::from_json(&config)?;
-        }
         let sched = &self.inner.config.scheduler;
         let new = NewJob {
             kind,

@@ -5,7 +5,7 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
 use tunewright_actors::scheduler::with_analysis;
-use tunewright_schemas::{ctx, ErrorCode, JobId};
+use tunewright_schemas::{ctx, ErrorCode, JobId, JobKind};
 
 use super::dto::{
     page_limit, paginate, AnalysisOut, ArtifactOut, ArtifactPage, CreateJob, JobOut, JobPage,
@@ -35,10 +35,14 @@ pub async fn submit_job(
     ApiJson(body): ApiJson<CreateJob>,
 ) -> ApiResult<(StatusCode, Json<JobOut>)> {
     let pid = project_id(&id)?;
-    let job = st
-        .service()?
-        .submit_job(pid, body.kind.into(), body.config)
-        .await?;
+    let kind: JobKind = body.kind.into();
+    // The real generation executors read this config: a typo is a 400 at submission rather
+    // than a job that fails when it starts.
+    if matches!(kind, JobKind::DatasetPreview | JobKind::DatasetGenerate) && body.config.is_object()
+    {
+        tunewright_schemas::config::GenerationConfig::from_json(&body.config)?;
+    }
+    let job = st.service()?.submit_job(pid, kind, body.config).await?;
     Ok((StatusCode::CREATED, Json(JobOut::from(&job))))
 }
 
