@@ -23,8 +23,17 @@ fn ids() -> Tensor {
     Tensor::from_slice(&[0i64, 17, 42, 99, 123, 7, 300, 5]).view([1, 8])
 }
 
+/// LoRA initialisation draws from libtorch's process-wide generator (seeded by `Llama::load`),
+/// and the test harness runs tests on parallel threads: each test here holds this lock so no
+/// other test draws between a seed and its use.
+fn rng_lock() -> std::sync::MutexGuard<'static, ()> {
+    static RNG: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    RNG.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 #[test]
 fn parameters_have_peft_names_shapes_and_init() {
+    let _rng = rng_lock();
     let model = Llama::load(
         &fixture(),
         Device::Cpu,
@@ -74,6 +83,7 @@ fn parameters_have_peft_names_shapes_and_init() {
 
 #[test]
 fn init_is_deterministic_from_the_seed() {
+    let _rng = rng_lock();
     let s = settings(&["all-linear"], 0.0);
     let a = Llama::load(&fixture(), Device::Cpu, Kind::Float, Some(&s), 7)
         .unwrap()
@@ -91,6 +101,7 @@ fn init_is_deterministic_from_the_seed() {
 
 #[test]
 fn module_names_list_every_projection() {
+    let _rng = rng_lock();
     let model = Llama::load(&fixture(), Device::Cpu, Kind::Float, None, 0).unwrap();
     let names = model.module_names();
     assert!(names.contains(&"model.layers.1.mlp.down_proj".to_string()));
@@ -101,6 +112,7 @@ fn module_names_list_every_projection() {
 
 #[test]
 fn gradients_reach_only_the_adapter_and_dropout_acts_only_in_training() {
+    let _rng = rng_lock();
     let mut model = Llama::load(
         &fixture(),
         Device::Cpu,
@@ -140,6 +152,7 @@ fn gradients_reach_only_the_adapter_and_dropout_acts_only_in_training() {
 
 #[test]
 fn load_lora_parameters_copies_exactly_and_rejects_mismatches() {
+    let _rng = rng_lock();
     let s = settings(&["q_proj", "k_proj"], 0.0);
     let mut a = Llama::load(&fixture(), Device::Cpu, Kind::Float, Some(&s), 1).unwrap();
     let b = Llama::load(&fixture(), Device::Cpu, Kind::Float, Some(&s), 99).unwrap();
