@@ -218,3 +218,23 @@ fn a_truncated_file_gives_a_message_not_a_panic() {
         assert!(!err.contains("RUST_BACKTRACE"), "{err}");
     }
 }
+
+#[test]
+fn a_reader_that_goes_away_is_not_a_damaged_log() {
+    // `tunewright replay stats | head -3`: the pipe closes before the tool is done writing.
+    let dir = tempfile::tempdir().unwrap();
+    make_log(dir.path());
+    let mut child = Command::new(env!("CARGO_BIN_EXE_tunewright"))
+        .args(["replay", "--data-dir"])
+        .arg(dir.path())
+        .arg("stats")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take());
+    let out = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    assert!(!err.contains("damaged"), "{err}");
+}

@@ -47,6 +47,10 @@ pub fn run(args: ReplayArgs) -> ExitCode {
                 .cloned()
                 .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
                 .unwrap_or_else(|| "unknown fault".into());
+            if what.starts_with("failed printing to stdout") {
+                // The reader went away (`replay list | head`): not a fault of the log.
+                return ExitCode::SUCCESS;
+            }
             eprintln!("tunewright replay: the event log could not be read (damaged file?): {what}");
             ExitCode::from(1)
         }
