@@ -179,12 +179,7 @@ async fn oom_remediation_resumes_from_the_last_checkpoint_with_half_the_micro_ba
     assert_eq!(resumed.len(), 1, "{table}");
     assert!(resumed[0].contains("resumed from step 4"), "{table}");
     assert_eq!(rows(&table, "job_succeeded").len(), 1, "{table}");
-    let pos = |t: &str| {
-        table
-            .lines()
-            .position(|l| l.split_whitespace().nth(3) == Some(t))
-            .unwrap_or(usize::MAX)
-    };
+    let pos = |t: &str| row_position(&table, t);
     assert!(
         pos("checkpoint_saved") < pos("training_remediated"),
         "{table}"

@@ -138,12 +138,7 @@ async fn kill_9_of_the_whole_service_mid_training_resumes_after_restart_bit_for_
     );
     assert_eq!(rows(&table, "job_succeeded").len(), 1, "{table}");
     // In order: attempt 1, checkpoints, the interruption, attempt 2, the resume, success.
-    let pos = |t: &str| {
-        table
-            .lines()
-            .position(|l| l.split_whitespace().nth(3) == Some(t))
-            .unwrap_or(usize::MAX)
-    };
+    let pos = |t: &str| row_position(&table, t);
     assert!(pos("checkpoint_saved") < pos("job_interrupted"), "{table}");
     assert!(pos("job_interrupted") < pos("training_resumed"), "{table}");
     assert!(pos("training_resumed") < pos("job_succeeded"), "{table}");

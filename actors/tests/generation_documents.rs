@@ -16,6 +16,7 @@ use tunewright_actors::generation::source::chunks_of;
 use tunewright_actors::generation::{DatasetGenerateExecutor, DatasetPreviewExecutor};
 use tunewright_actors::project::FileRecord;
 use tunewright_actors::{Executors, Service};
+use tunewright_events::projection::JobView;
 use tunewright_schemas::config::GenerationConfig;
 use tunewright_schemas::*;
 
@@ -92,6 +93,19 @@ fn executors() -> Executors {
 }
 
 /// Store `bytes` as a project document called `name`.
+/// Submit a `kind` job against the fake LLM and wait for its end.
+async fn run_job(svc: &Service, p: ProjectId, kind: JobKind, fake: &FakeLlm) -> JobView {
+    let j = svc
+        .submit_job(
+            p,
+            kind,
+            serde_json::json!({"llm_base_url": fake.base_url, "llm_model": "m"}),
+        )
+        .await
+        .unwrap();
+    wait_job(svc, j.id, "finished", |j| j.status.is_terminal()).await
+}
+
 async fn add_doc(
     svc: &Service,
     dir: &std::path::Path,
@@ -209,15 +223,7 @@ async fn a_pdf_reaches_the_llm_through_a_preview() {
         &pdf(&PAGES),
     )
     .await;
-    let j = svc
-        .submit_job(
-            p,
-            JobKind::DatasetPreview,
-            serde_json::json!({"llm_base_url": fake.base_url, "llm_model": "m"}),
-        )
-        .await
-        .unwrap();
-    let done = wait_job(&svc, j.id, "finished", |j| j.status.is_terminal()).await;
+    let done = run_job(&svc, p, JobKind::DatasetPreview, &fake).await;
     assert_eq!(done.status, JobStatus::Success, "{:?}", done.error);
     let prompt = squash(&fake.requests()[0].user);
     assert!(
@@ -254,15 +260,7 @@ async fn a_corrupt_pdf_is_no_chunks_with_the_reason() {
         &pdf(&[&[]]),
     )
     .await;
-    let j = svc
-        .submit_job(
-            p,
-            JobKind::DatasetGenerate,
-            serde_json::json!({"llm_base_url": fake.base_url, "llm_model": "m"}),
-        )
-        .await
-        .unwrap();
-    let done = wait_job(&svc, j.id, "finished", |j| j.status.is_terminal()).await;
+    let done = run_job(&svc, p, JobKind::DatasetGenerate, &fake).await;
     assert_eq!(done.status, JobStatus::Failed);
     let err = done.error.unwrap();
     assert_eq!(err.error_code, ErrorCode::DatasetNoChunks, "{err:?}");

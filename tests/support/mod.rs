@@ -217,12 +217,17 @@ impl Server {
 }
 
 pub fn replay_verify(dir: &Path) -> (bool, String) {
+    replay(dir, &["verify"])
+}
+
+/// `tunewright replay --data-dir DIR ARGS...`: (success, stdout + stderr).
+pub fn replay(dir: &Path, args: &[&str]) -> (bool, String) {
     let out = Command::new(BIN)
         .args(["replay", "--data-dir"])
         .arg(dir)
-        .arg("verify")
+        .args(args)
         .output()
-        .expect("replay verify");
+        .expect("replay");
     let text = format!(
         "{}{}",
         String::from_utf8_lossy(&out.stdout),

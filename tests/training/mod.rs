@@ -6,12 +6,11 @@
 #![allow(dead_code)]
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::time::Duration;
 
 use serde_json::{json, Value};
 
-use crate::support::{Options, Server, BIN};
+use crate::support::{Options, Server};
 
 pub fn fixture(p: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -186,19 +185,9 @@ pub fn adapter(data_dir: &Path, id: &str) -> Vec<u8> {
 
 /// `tunewright replay --data-dir DIR list --stream ID [extra]`: (success, stdout + stderr).
 pub fn replay_list(data_dir: &Path, stream: &str, extra: &[&str]) -> (bool, String) {
-    let out = Command::new(BIN)
-        .args(["replay", "--data-dir"])
-        .arg(data_dir)
-        .args(["list", "--stream", stream])
-        .args(extra)
-        .output()
-        .expect("replay list");
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    (out.status.success(), text)
+    let mut args = vec!["list", "--stream", stream];
+    args.extend_from_slice(extra);
+    crate::support::replay(data_dir, &args)
 }
 
 /// `replay list --stream ID --json`, parsed: one object per event.
@@ -211,6 +200,14 @@ pub fn replay_events(data_dir: &Path, stream: &str) -> Vec<Value> {
 }
 
 /// The rows of the replay table whose TYPE column is `t`.
+/// The line number of the first row of event type `t` in a `replay list` table (MAX if none).
+pub fn row_position(table: &str, t: &str) -> usize {
+    table
+        .lines()
+        .position(|l| l.split_whitespace().nth(3) == Some(t))
+        .unwrap_or(usize::MAX)
+}
+
 pub fn rows<'a>(table: &'a str, t: &str) -> Vec<&'a str> {
     table
         .lines()
