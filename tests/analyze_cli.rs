@@ -1,4 +1,4 @@
-//! `tunewright analyze` as seed 000 uses it: arguments passed as a vector (never a shell), from
+//! `tunewright analyze` as a program calls it: arguments passed as a vector (never a shell), from
 //! any directory, with texts full of quotes, `$()`, backticks and newlines.
 
 use std::process::Command;

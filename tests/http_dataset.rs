@@ -61,7 +61,7 @@ async fn a_dataset_upload_unlocks_splits_and_training() {
         .count();
     assert!(stored >= 1);
 
-    // Splits (seed 002 §3).
+    // Splits (docs/projects.md).
     let splits = format!("/api/v1/projects/{p}/splits");
     let r = s
         .post_json(

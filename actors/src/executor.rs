@@ -2,22 +2,20 @@
 //!
 //! Each job kind has one `JobExecutor` (dataset preview/generation, training, export). The
 //! scheduler wraps it in an `ExecutorActor`; an attempt is an `Execute` message carrying a
-//! `JobContext`, and its outcome comes back to the scheduler (found by name, so it reaches a
-//! restarted scheduler too) as `SchedulerMsg::AttemptFinished`.
+//! `JobContext`, and its outcome goes to the `OutcomeSink` the actor was given (the scheduler's,
+//! which finds whichever scheduler instance is alive, so it reaches a restarted one too).
 
 use std::collections::HashMap;
-use std::path::PathBuf;
 use std::sync::Arc;
 
 use ractor::{Actor, ActorProcessingErr, ActorRef};
 use tokio::sync::watch;
 use tunewright_events::projection::{JobView, ProjectView};
 use tunewright_events::Event;
-use tunewright_schemas::{ctx, ErrorCode, Failure, JobId, JobKind};
+use tunewright_schemas::{ctx, DataLayout, ErrorCode, Failure, JobId, JobKind};
 
 use crate::ledger::Ledger;
 use crate::project::Projects;
-use crate::scheduler::SchedulerMsg;
 
 /// Why a running attempt is asked to stop.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -89,7 +87,8 @@ pub struct JobContext {
     pub job: JobView,
     pub project: ProjectView,
     pub attempt: u32,
-    pub data_dir: PathBuf,
+    /// Where the service's files live.
+    pub layout: DataLayout,
     pub stop: StopSignal,
     pub events: EventSink,
     /// Project commands (e.g. a generation job importing its dataset).
@@ -97,9 +96,9 @@ pub struct JobContext {
 }
 
 impl JobContext {
-    /// Where this job may keep its files: `DATA_DIR/jobs/<job id>/`.
-    pub fn job_dir(&self) -> PathBuf {
-        self.data_dir.join("jobs").join(self.job.id.to_string())
+    /// Where this job may keep its files.
+    pub fn job_dir(&self) -> std::path::PathBuf {
+        self.layout.job_dir(self.job.id)
     }
 }
 
@@ -152,10 +151,20 @@ pub enum ExecutorMsg {
     Execute(Box<JobContext>),
 }
 
+/// How an attempt ended: its result, or its failure.
+pub type Outcome = Result<serde_json::Value, Failure>;
+
+/// Where attempts' outcomes go.
+#[async_trait::async_trait]
+pub trait OutcomeSink: Send + Sync + 'static {
+    /// Deliver the outcome of attempt `attempt` of `job`, until it is acknowledged.
+    async fn deliver(&self, job: JobId, attempt: u32, outcome: Outcome);
+}
+
 pub struct ExecutorArgs {
     pub executor: Arc<dyn JobExecutor>,
-    /// Name of the scheduler to report outcomes to.
-    pub scheduler: String,
+    /// Where outcomes are reported.
+    pub outcomes: Arc<dyn OutcomeSink>,
 }
 
 impl Actor for ExecutorActor {
@@ -179,7 +188,7 @@ impl Actor for ExecutorActor {
     ) -> Result<(), ActorProcessingErr> {
         let ExecutorMsg::Execute(ctx) = msg;
         let exec = st.executor.clone();
-        let scheduler = st.scheduler.clone();
+        let outcomes = st.outcomes.clone();
         tokio::spawn(async move {
             let job_id = ctx.job.id;
             let attempt = ctx.attempt;
@@ -189,7 +198,7 @@ impl Actor for ExecutorActor {
                 Ok(r) => r,
                 Err(join) => Err(panic_failure(kind, &join.to_string())),
             };
-            report(&scheduler, job_id, attempt, outcome).await;
+            outcomes.deliver(job_id, attempt, outcome).await;
         });
         Ok(())
     }
@@ -205,40 +214,4 @@ fn panic_failure(kind: JobKind, what: &str) -> Failure {
         ctx! {"reason" => format!("the executor crashed: {what}")},
     )
     .caused_by(what.to_string())
-}
-
-/// Deliver an outcome to whichever scheduler instance is alive, waiting out a restart.
-async fn report(
-    scheduler: &str,
-    job_id: JobId,
-    attempt: u32,
-    outcome: Result<serde_json::Value, Failure>,
-) {
-    for _ in 0..600 {
-        if let Some(cell) = ractor::registry::where_is(scheduler) {
-            if cell.get_status() == ractor::ActorStatus::Running {
-                let sched: ActorRef<SchedulerMsg> = cell.into();
-                let (tx, rx) = ractor::concurrency::oneshot();
-                let msg = SchedulerMsg::AttemptFinished {
-                    job_id,
-                    attempt,
-                    outcome: outcome.clone(),
-                    ack: Some(tx.into()),
-                };
-                // Delivered only when acknowledged: a scheduler that crashes with the message
-                // in its mailbox loses it, and its restarted successor must get it again (a
-                // repeated report of a recorded outcome is ignored as stale).
-                if sched.send_message(msg).is_ok()
-                    && matches!(
-                        tokio::time::timeout(std::time::Duration::from_secs(10), rx).await,
-                        Ok(Ok(()))
-                    )
-                {
-                    return;
-                }
-            }
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    }
-    tracing::error!(job = %job_id, "no scheduler took an attempt's outcome within 60 s; the job will be recovered at restart");
 }

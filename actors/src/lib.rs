@@ -2,11 +2,12 @@
 //!
 //! - `ledger`: the event log plus the live state folded from it (append, apply, answer).
 //! - `supervisor`: restarts failed actors with backoff, escalates after too many.
-//! - `project`: one actor per project, the project state machine (seed 003 §5.1).
-//! - `scheduler`: the job queue and job state machine (seed 003 §5), retries, recovery.
-//! - `policy`: per-kind retry policies and backoff (seed 003 §4.1).
+//! - `project`: one actor per project, the project state machine (docs/projects.md).
+//! - `scheduler`: the job queue and job state machine (docs/jobs.md), retries, recovery.
+//! - `policy`: per-kind retry policies and backoff (docs/jobs.md).
 //! - `executor`: the protocol job executors implement (generation, training, export).
 //! - `analyzer`: failure text -> `{error_type, error_phase, description, confidence, suggestions}`.
+//! - `hardware`: the cached hardware probe (devices, memory, versions).
 //! - `service`: the facade the HTTP layer and the CLI use.
 
 // `Failure` is the domain's error record (code, detail, context, analysis) and is returned by
@@ -17,6 +18,7 @@ pub mod analyzer;
 pub mod executor;
 pub mod export;
 pub mod generation;
+pub mod hardware;
 pub mod ledger;
 pub mod policy;
 pub mod project;

@@ -1,4 +1,4 @@
-//! Retry policies per job kind (seed 003 §4.1) and the backoff they compute.
+//! Retry policies per job kind (docs/jobs.md, "Retry policies") and the backoff they compute.
 //!
 //! Celery's semantics: retry k (1-based) waits `min(cap, base * 2^(k-1))`; with full jitter the
 //! wait is drawn uniformly from `[0, that]`. Only codes that are retryable in the catalog *and*
@@ -31,7 +31,7 @@ impl RetryPolicy {
         }
     }
 
-    /// Seed 003 §4.1's policy for `kind`.
+    /// The documented policy for `kind`.
     pub fn for_kind(kind: JobKind) -> Self {
         let llm = vec![
             ErrorCode::OllamaApiTimeout,
@@ -130,7 +130,7 @@ mod tests {
     use rand::SeedableRng;
 
     #[test]
-    fn seed_003_numbers() {
+    fn documented_numbers() {
         let p = RetryPolicies::default();
         assert_eq!(p.dataset_preview.max_retries, 3);
         assert_eq!(p.dataset_preview.cap, Duration::from_secs(60));

@@ -1,4 +1,4 @@
-//! Project actors, one per project: the project state machine (seed 003 §5.1), its files,
+//! Project actors, one per project: the project state machine (docs/projects.md), its files,
 //! dataset and splits, and the job commands that change its status.
 //!
 //! A project's commands are serialised by its actor's mailbox: each is validated against the
@@ -123,7 +123,7 @@ fn status_change(
     })
 }
 
-/// The project status a job's creation moves to (seed 003 §5.1).
+/// The project status a job's creation moves to (docs/projects.md).
 pub fn status_on_job_created(kind: JobKind, current: ProjectStatus) -> ProjectStatus {
     match kind {
         JobKind::DatasetGenerate => ProjectStatus::Generating,
@@ -132,7 +132,7 @@ pub fn status_on_job_created(kind: JobKind, current: ProjectStatus) -> ProjectSt
     }
 }
 
-/// The project status after a job ends (seed 003 §5.1): a failed generation stays
+/// The project status after a job ends (docs/projects.md): a failed generation stays
 /// `generating` (re-runnable); a failed, cancelled or OOM training returns to
 /// `ready_to_train`; a failed export stays `completed`.
 pub fn status_on_job_finished(kind: JobKind, outcome: JobStatus, p: &ProjectView) -> ProjectStatus {
@@ -252,7 +252,7 @@ fn create_job(
     Ok((job_id, events))
 }
 
-/// Seed 002 §3's split validations; the examples per part.
+/// The split rules of docs/projects.md; the examples per part.
 pub fn split_counts(ratios: &[(String, f64)], n: u64) -> Result<Vec<(String, u64)>, Failure> {
     if ratios
         .iter()

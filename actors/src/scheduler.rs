@@ -1,4 +1,4 @@
-//! The scheduler: the job queue and the job state machine of seed 003 §5.
+//! The scheduler: the job queue and the job state machine of docs/jobs.md.
 //!
 //! queued -> running -> success | failed | cancelled, with running -> retrying -> running for
 //! retryable failures (per-kind policy, backoff with jitter), a bound on how long a job may
@@ -11,7 +11,6 @@
 //! that crashed and was restarted adopts the attempts still in flight.
 
 use std::collections::{HashMap, HashSet};
-use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -26,7 +25,9 @@ use tunewright_events::Event;
 use tunewright_schemas::{ctx, ErrorCode, ErrorPhase, Failure, JobId, JobKind, JobStatus, Json};
 
 use crate::analyzer::{analyze, AnalyzeInput};
-use crate::executor::{ExecutorMsg, Executors, JobContext, StopRequest, StopSignal};
+use crate::executor::{
+    ExecutorMsg, Executors, JobContext, Outcome, OutcomeSink, StopRequest, StopSignal,
+};
 use crate::ledger::Ledger;
 use crate::policy::RetryPolicies;
 use crate::project::Projects;
@@ -78,7 +79,7 @@ pub struct SchedulerArgs {
     /// handed to one survives a scheduler crash).
     pub executor_names: HashMap<JobKind, String>,
     pub config: SchedulerConfig,
-    pub data_dir: PathBuf,
+    pub layout: tunewright_schemas::DataLayout,
     pub running: RunningJobs,
     /// Whether this is the first start of the scheduler in this process (recovery from the
     /// log) rather than a restart after a crash (adopt the attempts in flight).
@@ -130,7 +131,7 @@ fn phase_of(kind: JobKind) -> ErrorPhase {
     }
 }
 
-/// Attach the analyzer's reading (seed 000) to a failure that has none.
+/// Attach the analyzer's reading (docs/errors.md) to a failure that has none.
 pub fn with_analysis(mut f: Failure, job: &JobView) -> Failure {
     if f.analysis.is_none() {
         let mut text = f.detail.clone();
@@ -477,7 +478,7 @@ async fn dispatch(
             job,
             project,
             attempt,
-            data_dir: st.args.data_dir.clone(),
+            layout: st.args.layout.clone(),
             stop,
             projects: st.args.projects.clone(),
         };
@@ -654,4 +655,48 @@ async fn cancel(st: &mut SchedulerState, job_id: JobId) -> Result<JobView, Failu
                 ctx! {"job_id" => job_id.to_string()},
             )
         })
+}
+
+/// Outcomes go to whichever scheduler instance is alive (found by name), waiting out a
+/// restart.
+pub struct SchedulerOutcomes {
+    /// The scheduler's actor name.
+    pub scheduler: String,
+}
+
+#[async_trait::async_trait]
+impl OutcomeSink for SchedulerOutcomes {
+    async fn deliver(&self, job_id: JobId, attempt: u32, outcome: Outcome) {
+        report(&self.scheduler, job_id, attempt, outcome).await
+    }
+}
+
+async fn report(scheduler: &str, job_id: JobId, attempt: u32, outcome: Outcome) {
+    for _ in 0..600 {
+        if let Some(cell) = ractor::registry::where_is(scheduler) {
+            if cell.get_status() == ractor::ActorStatus::Running {
+                let sched: ActorRef<SchedulerMsg> = cell.into();
+                let (tx, rx) = ractor::concurrency::oneshot();
+                let msg = SchedulerMsg::AttemptFinished {
+                    job_id,
+                    attempt,
+                    outcome: outcome.clone(),
+                    ack: Some(tx.into()),
+                };
+                // Delivered only when acknowledged: a scheduler that crashes with the message
+                // in its mailbox loses it, and its restarted successor must get it again (a
+                // repeated report of a recorded outcome is ignored as stale).
+                if sched.send_message(msg).is_ok()
+                    && matches!(
+                        tokio::time::timeout(std::time::Duration::from_secs(10), rx).await,
+                        Ok(Ok(()))
+                    )
+                {
+                    return;
+                }
+            }
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    tracing::error!(job = %job_id, "no scheduler took an attempt's outcome within 60 s; the job will be recovered at restart");
 }

@@ -11,12 +11,15 @@ use tokio::sync::watch;
 use tunewright_events::event::{ServiceStarted, ServiceStopped};
 use tunewright_events::projection::{DatasetView, FileView, JobView, ProjectView, SplitView};
 use tunewright_events::{Event, EventLog, State};
-use tunewright_schemas::{ctx, ErrorCode, Failure, FileId, JobId, JobKind, ProjectId};
+use tunewright_schemas::{ctx, DataLayout, ErrorCode, Failure, FileId, JobId, JobKind, ProjectId};
 
 use crate::executor::{ExecutorActor, ExecutorArgs, Executors};
+use crate::hardware::{HardwareProbe, ProbeCommand};
 use crate::ledger::{log_failure, Ledger};
 use crate::project::{DatasetRecord, FileRecord, NewJob, ProjectLimits, Projects};
-use crate::scheduler::{Scheduler, SchedulerArgs, SchedulerConfig, SchedulerMsg};
+use crate::scheduler::{
+    Scheduler, SchedulerArgs, SchedulerConfig, SchedulerMsg, SchedulerOutcomes,
+};
 use crate::supervisor::{
     ChildRegistry, ChildSpec, RestartPolicy, Supervisor, SupervisorArgs, SupervisorMsg,
 };
@@ -27,15 +30,22 @@ pub struct ServiceConfig {
     pub scheduler: SchedulerConfig,
     pub restart: RestartPolicy,
     pub limits: ProjectLimits,
+    /// How to ask this machine about its devices (`None`: unknown, nothing is refused for it).
+    pub probe: Option<ProbeCommand>,
 }
 
 impl ServiceConfig {
+    pub fn layout(&self) -> DataLayout {
+        DataLayout::new(&self.data_dir)
+    }
+
     pub fn new(data_dir: impl Into<PathBuf>) -> Self {
         ServiceConfig {
             data_dir: data_dir.into(),
             scheduler: SchedulerConfig::default(),
             restart: RestartPolicy::default(),
             limits: ProjectLimits::default(),
+            probe: None,
         }
     }
 }
@@ -57,6 +67,7 @@ struct Inner {
     accepting: AtomicBool,
     gave_up: watch::Receiver<Option<String>>,
     train_admission: tokio::sync::Mutex<()>,
+    hardware: HardwareProbe,
 }
 
 /// A short random name for this instance's actors (several services may share a process).
@@ -79,7 +90,7 @@ impl Service {
                 config.data_dir.display()
             ))
         })?;
-        let log = EventLog::open(&config.data_dir.join("events.redb")).map_err(log_failure)?;
+        let log = EventLog::open(&config.layout().event_log()).map_err(log_failure)?;
         let ledger = Ledger::recover(log).map_err(log_failure)?;
         let recovered = ledger.log().last_seq();
         let projects = Projects::new(ledger.clone(), config.limits.clone());
@@ -102,7 +113,9 @@ impl Service {
             registry.register(ChildSpec::new(name.clone(), move |sup| {
                 let args = ExecutorArgs {
                     executor: exec.clone(),
-                    scheduler: scheduler.clone(),
+                    outcomes: Arc::new(SchedulerOutcomes {
+                        scheduler: scheduler.clone(),
+                    }),
                 };
                 let name = actor_name.clone();
                 Box::pin(async move {
@@ -133,7 +146,7 @@ impl Service {
                     executors: executors.clone(),
                     executor_names: executor_names.clone(),
                     config: config.scheduler.clone(),
-                    data_dir: config.data_dir.clone(),
+                    layout: config.layout(),
                     running: running.clone(),
                     first_start: first_start.clone(),
                 };
@@ -167,6 +180,7 @@ impl Service {
                 recovered_events: recovered,
             })])
             .await?;
+        let config_probe = config.probe.clone();
         let inner = Inner {
             config,
             ledger,
@@ -177,6 +191,7 @@ impl Service {
             accepting: AtomicBool::new(true),
             gave_up,
             train_admission: tokio::sync::Mutex::new(()),
+            hardware: HardwareProbe::new(config_probe),
         };
         Ok(Service {
             inner: Arc::new(inner),
@@ -189,6 +204,15 @@ impl Service {
 
     pub fn data_dir(&self) -> &std::path::Path {
         &self.inner.config.data_dir
+    }
+
+    pub fn layout(&self) -> DataLayout {
+        self.inner.config.layout()
+    }
+
+    /// The hardware probe (cached).
+    pub fn hardware(&self) -> &HardwareProbe {
+        &self.inner.hardware
     }
 
     pub fn ledger(&self) -> &Ledger {
@@ -258,7 +282,7 @@ impl Service {
     pub async fn delete_project(&self, id: ProjectId) -> Result<(), Failure> {
         self.check_accepting()?;
         self.inner.projects.delete(id).await?;
-        let dir = self.data_dir().join("projects").join(id.to_string());
+        let dir = self.layout().project_dir(id);
         if dir.exists() {
             if let Err(e) = std::fs::remove_dir_all(&dir) {
                 tracing::warn!(dir = %dir.display(), error = %e, "project deleted but its files could not be removed");
@@ -275,7 +299,7 @@ impl Service {
     pub async fn delete_file(&self, id: ProjectId, file: FileId) -> Result<FileView, Failure> {
         self.check_accepting()?;
         let f = self.inner.projects.delete_file(id, file).await?;
-        let _ = std::fs::remove_file(self.data_dir().join(&f.stored_path));
+        let _ = std::fs::remove_file(self.layout().resolve(&f.stored_path));
         Ok(f)
     }
 

@@ -192,7 +192,12 @@ async fn a_pdf_document_is_chunked_with_its_text() {
         chunk_overlap_tokens: 0,
         ..GenerationConfig::default()
     };
-    let (chunks, skipped) = chunks_of(dir.path(), &project, &cfg).unwrap();
+    let (chunks, skipped) = chunks_of(
+        &tunewright_schemas::DataLayout::new(dir.path()),
+        &project,
+        &cfg,
+    )
+    .unwrap();
     assert!(skipped.is_empty(), "{skipped:?}");
     assert!(chunks.len() >= 2, "{chunks:?}");
     assert!(chunks.iter().all(|c| c.document == "quokka.pdf"));

@@ -1,5 +1,5 @@
 //! The LLM client against a real HTTP fake on 127.0.0.1 with a paused clock: every error code
-//! of §3.5, the retry policy of §4.2 (counts, waits, Retry-After, no retry on 401/403/404).
+//! of docs/errors.md, the retry policy of docs/jobs.md (counts, waits, Retry-After, no retry on 401/403/404).
 
 #[path = "support/fake_llm.rs"]
 mod fake_llm;

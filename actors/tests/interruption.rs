@@ -1,6 +1,6 @@
 //! Restart recovery for kinds that cannot resume: a job of such a kind that was `running`
 //! when the service stopped is interrupted and failed with its kind's code at the next
-//! start (the project keeps the status seed 003 §5.1 gives a failed job), while a job
+//! start (the project keeps the status docs/projects.md gives a failed job), while a job
 //! `retrying` at the stop keeps its due time and runs after it.
 
 mod support;

@@ -1,6 +1,6 @@
 //! Project actors through the service facade: files bookkeeping under the per-project
-//! total limit, status rules for documents, seed 002 §3 split validations, the project
-//! status machine of seed 003 §5.1 across generation and training, and that all of it
+//! total limit, status rules for documents, the split rules of docs/projects.md, the project
+//! status machine of docs/projects.md across generation and training, and that all of it
 //! survives a restart on the same log and replays to the live state.
 
 mod support;
@@ -188,7 +188,7 @@ async fn split_validations_follow_seed_002() {
 }
 
 #[tokio::test(start_paused = true)]
-async fn project_status_follows_seed_003_across_generation_training_and_export() {
+async fn project_status_follows_docs_across_generation_training_and_export() {
     let dir = tempfile::tempdir().unwrap();
     let svc = start(dir.path(), all_kinds()).await;
     let p = svc.create_project("life").await.unwrap().id;

@@ -1,4 +1,4 @@
-//! The job state machine and its policies (seed 003 §4.1, §5, §5.1) with a paused clock.
+//! The job state machine and its policies (docs/jobs.md, docs/projects.md) with a paused clock.
 
 mod support;
 
@@ -105,7 +105,7 @@ async fn non_retryable_codes_fail_at_once() {
         done.error.unwrap().error_code,
         ErrorCode::OllamaApiKeyInvalid
     );
-    // Seed 003 §5.1: a failed generation leaves the project `generating`, re-runnable.
+    // docs/projects.md: a failed generation leaves the project `generating`, re-runnable.
     assert_eq!(
         svc.read(|s| s.projects[&p].status),
         ProjectStatus::Generating

@@ -4,6 +4,7 @@
 //!   version as fixed numbers; old versions upcast on read).
 //! - `store`: the redb-backed log: group-committed appends from one writer thread, reads by
 //!   range and stream, live subscription.
+//! - `timestamp`: how times are shown (RFC 3339 UTC) and read back.
 //! - `projection`: pure folds of events into the state of projects and jobs; the same code
 //!   serves start-up recovery, the live service and the replay tool.
 //!
@@ -12,6 +13,7 @@
 pub mod event;
 pub mod projection;
 pub mod store;
+pub mod timestamp;
 
 pub use event::{Event, StoredEvent, StreamId};
 pub use projection::State;

@@ -24,6 +24,7 @@ fn failure() -> Failure {
         error_code: ErrorCode::TrainingOom,
         detail: "Out of memory during training: CUDA out of memory".into(),
         context: Json(serde_json::json!({"phase": "training", "per_device_train_batch_size": 8})),
+        phase: Some(ErrorPhase::Training),
         cause_chain: vec!["CUDA out of memory. Tried to allocate 2.00 GiB".into()],
         log_tail: vec!["step 41 loss 1.93".into()],
         analysis: Some(Analysis {
@@ -311,5 +312,30 @@ fn damaged_payloads_are_errors_not_panics() {
         );
         assert!(decode_payload(type_id, version + 1, &bytes).is_err());
         assert!(decode_payload(9999, 1, &bytes).is_err());
+    }
+}
+
+/// Released versions that are no longer current: their committed bytes still decode, upcast to
+/// today's payload (a v1 failure's phase comes from its context).
+#[test]
+fn old_versions_decode_and_upcast() {
+    let samples = samples();
+    for (type_id, version) in [(42u16, 1u16), (45, 1)] {
+        let golden = std::fs::read(fixture(type_id, version)).unwrap();
+        let decoded = decode_payload(type_id, version, &golden)
+            .unwrap_or_else(|e| panic!("{type_id} v{version}: {e}"));
+        let expected = samples
+            .iter()
+            .find(|e| e.type_id().0 == type_id)
+            .expect("a sample of the type");
+        assert_eq!(
+            &decoded, expected,
+            "{type_id} v{version} upcasts to today's sample"
+        );
+        assert_ne!(
+            expected.type_id().1,
+            version,
+            "{type_id}: v{version} is an old version"
+        );
     }
 }

@@ -1,8 +1,8 @@
 //! The error-code catalog: the one source of truth for every code, its HTTP status, whether
 //! a job failing with it is worth retrying, and its English message template.
 //!
-//! Codes come from seed 003 §3 (which wins where the seeds disagree), plus the codes of seed
-//! 002 that 003 lacks, plus a few this service needs at its edges (marked "tunewright").
+//! docs/errors.md documents every code (a test below holds the two together); a few codes exist
+//! for this service's own edges (marked "tunewright").
 //! Templates name context fields in braces: `{filename}` is replaced by `context["filename"]`.
 
 use std::collections::BTreeMap;
@@ -57,7 +57,7 @@ macro_rules! catalog {
 }
 
 catalog! {
-    // Generic (seed 003 §7, seed 002 §1).
+    // Generic.
     ValidationError => ("VALIDATION_ERROR", 400, false, "Invalid request: {reason}"),
     InternalError => ("INTERNAL_ERROR", 500, false, "An unexpected error occurred"),
     NotFound => ("NOT_FOUND", 404, false, "{resource} not found"),
@@ -70,11 +70,11 @@ catalog! {
     Unauthorized => ("UNAUTHORIZED", 401, false, "A valid bearer token is required for {path}"),
     ServiceUnavailable => ("SERVICE_UNAVAILABLE", 503, true, "The service is not ready: {reason}"),
     EventLogError => ("EVENT_LOG_ERROR", 500, false, "The event log failed: {reason}"),
-    // §3.1 Project.
+    // Project.
     ProjectNotFound => ("PROJECT_NOT_FOUND", 404, false, "Project {project_id} does not exist"),
     ProjectInvalidStatus => ("PROJECT_INVALID_STATUS", 409, false, "Project {project_id} is '{status}': cannot {operation}"),
     ProjectDeleteRunning => ("PROJECT_DELETE_RUNNING", 409, false, "Project {project_id} has {active_jobs} job(s) queued or running: cancel them before deleting"),
-    // §3.2 Files.
+    // Files.
     FileTooLarge => ("FILE_TOO_LARGE", 413, false, "File '{filename}' exceeds maximum size of {max_size_mb} MB"),
     FileTotalLimit => ("FILE_TOTAL_LIMIT", 413, false, "Project files would total {total_mb} MB, over the limit of {max_total_mb} MB"),
     FileUnsupportedType => ("FILE_UNSUPPORTED_TYPE", 400, false, "File '{filename}' has unsupported type {detected}: accepted are text, markdown, PDF, JSON, JSONL and CSV"),
@@ -82,18 +82,18 @@ catalog! {
     FileNotFound => ("FILE_NOT_FOUND", 404, false, "File {file_id} does not exist in project {project_id}"),
     FileUploadFailed => ("FILE_UPLOAD_FAILED", 500, true, "Writing '{filename}' to disk failed: {reason}"),
     FileEmpty => ("FILE_EMPTY", 400, false, "File '{filename}' is empty (0 bytes)"),
-    // §3.3 Model.
+    // Model.
     ModelNotFound => ("MODEL_NOT_FOUND", 404, false, "Model '{model}' was not found: {reason}"),
     ModelAccessDenied => ("MODEL_ACCESS_DENIED", 403, false, "Access to model '{model}' was denied"),
     ModelResolveFailed => ("MODEL_RESOLVE_FAILED", 502, true, "Resolving model '{model}' failed: {reason}"),
     ModelUnsupportedArch => ("MODEL_UNSUPPORTED_ARCH", 400, false, "Model architecture '{architecture}' is not supported for SFT (supported: {supported})"),
-    // §3.4 Dataset.
+    // Dataset.
     DatasetNoChunks => ("DATASET_NO_CHUNKS", 400, false, "No usable text chunks were found in the project's {num_documents} document(s)"),
     DatasetNoDocs => ("DATASET_NO_DOCS", 400, false, "Project {project_id} has no documents to generate a dataset from"),
     DatasetGenerationFailed => ("DATASET_GENERATION_FAILED", 500, false, "Dataset generation failed after retries: {reason}"),
     DatasetTooFewExamples => ("DATASET_TOO_FEW_EXAMPLES", 400, false, "The dataset has {num_examples} valid example(s); at least {min_examples} are needed for training"),
     DatasetUploadInvalid => ("DATASET_UPLOAD_INVALID", 400, false, "Dataset line {line}: {reason}"),
-    // §3.5 LLM service (Ollama Cloud or any OpenAI-compatible server).
+    // LLM service (Ollama Cloud or any OpenAI-compatible server).
     OllamaApiKeyMissing => ("OLLAMA_API_KEY_MISSING", 400, false, "No API key is configured for the LLM service (set TUNEWRIGHT_LLM_API_KEY or the job's api_key)"),
     OllamaApiKeyInvalid => ("OLLAMA_API_KEY_INVALID", 401, false, "The LLM service rejected the API key (HTTP {status})"),
     OllamaApiTimeout => ("OLLAMA_API_TIMEOUT", 504, true, "The LLM service did not answer within {timeout_secs} s"),
@@ -101,11 +101,11 @@ catalog! {
     OllamaApiError => ("OLLAMA_API_ERROR", 502, true, "The LLM service failed: {reason}"),
     OllamaModelNotFound => ("OLLAMA_MODEL_NOT_FOUND", 404, false, "The LLM service has no model '{model}'"),
     OllamaResponseInvalid => ("OLLAMA_RESPONSE_INVALID", 500, false, "The LLM's answer could not be parsed, even after repair: {reason}"),
-    // §3.6 Hardware: GPU_NOT_AVAILABLE and GPU_VRAM_INSUFFICIENT are facts, answered 200.
+    // Hardware: GPU_NOT_AVAILABLE and GPU_VRAM_INSUFFICIENT are facts, answered 200.
     GpuNotAvailable => ("GPU_NOT_AVAILABLE", 200, false, "No CUDA GPU was detected"),
     GpuVramInsufficient => ("GPU_VRAM_INSUFFICIENT", 200, false, "The configuration needs about {required_gb} GB of device memory; the device has {available_gb} GB. {hint}"),
     GpuProbeFailed => ("GPU_PROBE_FAILED", 500, false, "Probing the hardware failed: {reason}"),
-    // §3.7 Training.
+    // Training.
     TrainingAlreadyRunning => ("TRAINING_ALREADY_RUNNING", 409, false, "A training job ({running_job_id}) is already running on this device"),
     TrainingNoDataset => ("TRAINING_NO_DATASET", 400, false, "Project {project_id} has no dataset ready for training"),
     TrainingNoGpu => ("TRAINING_NO_GPU", 400, false, "device=cuda was requested but no CUDA GPU is available"),
@@ -113,16 +113,16 @@ catalog! {
     TrainingModelLoadFailed => ("TRAINING_MODEL_LOAD_FAILED", 500, false, "Loading the model from '{path}' failed: {reason}"),
     TrainingInterrupted => ("TRAINING_INTERRUPTED", 500, false, "Training was interrupted: {reason}"),
     TrainingDiverged => ("TRAINING_DIVERGED", 500, false, "The loss diverged ({value}) at step {step}"),
-    // §3.8 Export.
+    // Export.
     ExportNoRun => ("EXPORT_NO_RUN", 400, false, "There is no successful training run to export: {reason}"),
     ExportArtifactsMissing => ("EXPORT_ARTIFACTS_MISSING", 500, false, "Training artifacts are missing or damaged on disk: {path}"),
     ExportWriteFailed => ("EXPORT_WRITE_FAILED", 500, true, "Writing the export failed: {reason}"),
-    // §3.9 Jobs.
+    // Jobs.
     JobNotFound => ("JOB_NOT_FOUND", 404, false, "Job {job_id} does not exist"),
     JobAlreadyFinished => ("JOB_ALREADY_FINISHED", 409, false, "Job {job_id} already finished with status '{status}'"),
     JobCancelFailed => ("JOB_CANCEL_FAILED", 500, false, "Cancelling job {job_id} failed: {reason}"),
     JobTimeout => ("JOB_TIMEOUT", 500, false, "Job {job_id} was not picked up within {timeout_secs} s"),
-    // Seed 002's codes that seed 003 lacks.
+    // Codes of the older experiment API, kept so its clients get what they expect.
     TrainingInProgress => ("TRAINING_IN_PROGRESS", 409, false, "An experiment is already training"),
     DatasetNotImported => ("DATASET_NOT_IMPORTED", 422, false, "Project {project_id} has no imported dataset"),
     SplitNotFound => ("SPLIT_NOT_FOUND", 404, false, "Split '{split}' does not exist in project {project_id}"),
@@ -257,8 +257,8 @@ mod tests {
     }
 
     #[test]
-    fn seed_003_statuses_hold() {
-        // A sample straight from seed 003 §3 and seed 002 §4.
+    fn documented_statuses_hold() {
+        // A sample of docs/errors.md's statuses.
         let expect = [
             ("PROJECT_NOT_FOUND", 404),
             ("PROJECT_INVALID_STATUS", 409),
@@ -326,5 +326,21 @@ mod tests {
         let bytes = bincode::encode_to_vec(ErrorCode::TrainingOom, cfg).unwrap();
         let name: (String, usize) = bincode::decode_from_slice(&bytes, cfg).unwrap();
         assert_eq!(name.0, "TRAINING_OOM");
+    }
+
+    #[test]
+    fn docs_errors_md_lists_every_code_with_its_status_and_retry_flag() {
+        let doc = include_str!("../../docs/errors.md");
+        for code in ErrorCode::ALL {
+            let e = code.entry();
+            let row = doc
+                .lines()
+                .find(|l| l.starts_with(&format!("| `{}` |", e.name)))
+                .unwrap_or_else(|| panic!("docs/errors.md has no row for {}", e.name));
+            let cells: Vec<&str> = row.split('|').map(str::trim).collect();
+            assert_eq!(cells[2], e.http_status.to_string(), "{}: status", e.name);
+            let retry = if e.retryable { "yes" } else { "no" };
+            assert_eq!(cells[3], retry, "{}: retryable", e.name);
+        }
     }
 }

@@ -1,8 +1,8 @@
 //! The record of a failure: what every failed job, attempt and actor carries.
 //!
 //! A `Failure` has a catalog code, a readable detail, context fields, the cause chain, the
-//! last log lines of the process that failed (seed 002 §6) and, once the analyzer has seen
-//! it, an `Analysis` in seed 000's shape with concrete suggestions.
+//! last log lines of the process that failed and, once the analyzer has seen
+//! it, an `Analysis` in the shape of docs/errors.md with concrete suggestions.
 
 use std::collections::BTreeMap;
 
@@ -13,7 +13,7 @@ use crate::json::Json;
 use crate::status::named_enum;
 
 named_enum!(
-    /// What kind of failure the analyzer recognised (issue 3's list).
+    /// What kind of failure the analyzer recognised (docs/errors.md).
     ErrorType, "error type" {
         OomTraining => "oom_training",
         OomEval => "oom_eval",
@@ -84,7 +84,7 @@ pub struct Suggestion {
     pub config_changes: Json,
 }
 
-/// The analyzer's reading of a failure (seed 000's output shape).
+/// The analyzer's reading of a failure (docs/errors.md).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, bincode::Encode, bincode::Decode)]
 pub struct Analysis {
     pub error_type: ErrorType,
@@ -103,6 +103,8 @@ pub struct Failure {
     pub detail: String,
     /// The template's fields and any other facts worth keeping.
     pub context: Json,
+    /// Where in the job's life it happened, when the code that failed knew.
+    pub phase: Option<ErrorPhase>,
     /// The error's cause chain, outermost first (raw texts, e.g. libtorch's message).
     pub cause_chain: Vec<String>,
     /// The last lines the failing process logged, when there was one.
@@ -118,6 +120,7 @@ impl Failure {
             error_code: code,
             detail,
             context: Json(serde_json::Value::Object(context.into_iter().collect())),
+            phase: None,
             cause_chain: Vec::new(),
             log_tail: Vec::new(),
             analysis: None,
@@ -134,6 +137,7 @@ impl Failure {
             error_code: code,
             detail: detail.into(),
             context: Json(context),
+            phase: None,
             cause_chain: Vec::new(),
             log_tail: Vec::new(),
             analysis: None,
@@ -142,6 +146,30 @@ impl Failure {
 
     pub fn caused_by(mut self, cause: impl Into<String>) -> Self {
         self.cause_chain.push(cause.into());
+        self
+    }
+
+    /// The same failure, known to have happened in `phase`.
+    pub fn in_phase(mut self, phase: ErrorPhase) -> Self {
+        self.phase = Some(phase);
+        self
+    }
+
+    /// Set a context field (for a fact only a caller knows, such as the job id of a failure
+    /// raised deeper down); a detail that is the catalog message is rendered again with it.
+    pub fn with_field(mut self, key: &str, value: serde_json::Value) -> Self {
+        if let serde_json::Value::Object(m) = &mut self.context.0 {
+            let fields = |m: &serde_json::Map<String, serde_json::Value>| {
+                m.iter()
+                    .map(|(k, v)| (k.clone(), v.clone()))
+                    .collect::<BTreeMap<_, _>>()
+            };
+            let templated = self.detail == self.error_code.render(&fields(m));
+            m.insert(key.to_string(), value);
+            if templated {
+                self.detail = self.error_code.render(&fields(m));
+            }
+        }
         self
     }
 }
@@ -177,6 +205,20 @@ mod tests {
         );
         assert_eq!(f.detail, "The loss diverged (NaN) at step 17");
         assert_eq!(f.context.get("step"), Some(&serde_json::json!(17)));
+    }
+
+    #[test]
+    fn a_field_added_later_fills_the_catalog_message() {
+        let f = Failure::new(ErrorCode::CheckpointNotFound, ctx! {"reason" => "gone"});
+        assert!(f.detail.contains("{job_id}"));
+        let f = f.with_field("job_id", serde_json::json!("job_1"));
+        assert_eq!(
+            f.detail,
+            "No usable checkpoint was found for job job_1: gone"
+        );
+        let hand = Failure::with_detail(ErrorCode::InternalError, "mine", serde_json::json!({}))
+            .with_field("x", serde_json::json!(1));
+        assert_eq!(hand.detail, "mine");
     }
 
     #[test]

@@ -1,4 +1,4 @@
-//! Project statuses, job statuses and job kinds, named exactly as seed 003 §5 names them.
+//! Project statuses, job statuses and job kinds, named as docs/jobs.md and docs/projects.md name them.
 //!
 //! Each is stored in the event log by its stable name (never by its position in the enum),
 //! so variants can be added or reordered without breaking old logs.
@@ -74,7 +74,7 @@ macro_rules! named_enum {
 pub(crate) use named_enum;
 
 named_enum!(
-    /// The project state machine (seed 003 §5.1, completed with the states around it).
+    /// The project state machine (docs/projects.md).
     ///
     /// `created` -> (dataset uploaded) `ready_to_train`, or -> (generation job) `generating`
     /// -> `ready_to_train`; `ready_to_train` -> (train job) `training` -> `completed`.
@@ -90,7 +90,7 @@ named_enum!(
 );
 
 named_enum!(
-    /// The job state machine of seed 003 §5.
+    /// The job state machine of docs/jobs.md.
     JobStatus, "job status" {
         Queued => "queued",
         Running => "running",

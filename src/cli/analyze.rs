@@ -1,4 +1,4 @@
-//! `tunewright analyze`: the failure analyzer on its own (seed 000's CLI, with no shell in
+//! `tunewright analyze`: the failure analyzer on its own (arguments as a vector, with no shell in
 //! between). Prints the analysis as JSON; touches no model and no device.
 
 use std::process::ExitCode;
@@ -21,7 +21,7 @@ pub struct AnalyzeArgs {
     /// The catalog code already known for it, e.g. TRAINING_OOM.
     #[arg(long)]
     pub code: Option<String>,
-    /// A job id to echo back in the output (as seed 000's CLI does).
+    /// A job id to echo back in the output (so a caller can match answers to jobs).
     #[arg(long)]
     pub job_id: Option<String>,
 }

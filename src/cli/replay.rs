@@ -1,34 +1,10 @@
 //! `tunewright replay`: the event replay tool. Opens the log read-only (never writes to it,
 //! also while the service runs) and lists, verifies, folds or summarises it.
 
-use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{Args, Subcommand};
-
 use crate::replay;
-
-#[derive(Debug, Args)]
-pub struct ReplayArgs {
-    /// The service's data directory (holds events.redb).
-    #[arg(long, default_value = "./tunewright-data", global = true)]
-    pub data_dir: PathBuf,
-    #[command(subcommand)]
-    pub command: ReplayCommand,
-}
-
-#[derive(Debug, Subcommand)]
-pub enum ReplayCommand {
-    /// List events, optionally filtered.
-    List(replay::list::ListArgs),
-    /// Decode every event, check the sequence has no gaps, fold the projections and check
-    /// their invariants. Exits non-zero naming the first problem.
-    Verify,
-    /// The projects and jobs as they were after event SEQ (default: the end).
-    State(replay::state::StateArgs),
-    /// Counts by event type, sizes and the time span.
-    Stats(replay::stats::StatsArgs),
-}
+pub use crate::replay::args::ReplayArgs;
 
 pub fn run(args: ReplayArgs) -> ExitCode {
     // A damaged file must give a message, never a panic trace: redb may panic on some damage.

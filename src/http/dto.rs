@@ -10,7 +10,7 @@ use tunewright_events::projection::{
 use tunewright_schemas::{Analysis, Failure, JobKind};
 use utoipa::ToSchema;
 
-use crate::replay::format_ts;
+use tunewright_events::timestamp::format_ts;
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct DatasetOut {
@@ -124,7 +124,7 @@ pub struct SuggestionOut {
     pub config_changes: serde_json::Value,
 }
 
-/// Seed 000's analysis shape plus the catalog code.
+/// The failure analysis of docs/errors.md.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct AnalysisOut {
     pub error_type: String,
@@ -211,7 +211,7 @@ pub struct JobOut {
     pub project_id: String,
     /// `dataset_preview`, `dataset_generate`, `train` or `export`.
     pub kind: String,
-    /// `queued`, `running`, `retrying`, `success`, `failed` or `cancelled` (seed 003 §5).
+    /// `queued`, `running`, `retrying`, `success`, `failed` or `cancelled` (docs/jobs.md).
     pub status: String,
     #[schema(value_type = Object)]
     pub config: serde_json::Value,
@@ -323,7 +323,7 @@ pub struct CreateProject {
     pub name: String,
 }
 
-/// `POST /api/v1/projects/{id}/splits` (seed 002 §3).
+/// `POST /api/v1/projects/{id}/splits` (docs/projects.md).
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct CreateSplit {
     /// 1 to 64 letters, digits, `-` or `_`.

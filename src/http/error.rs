@@ -13,7 +13,7 @@ use serde::Serialize;
 use tunewright_schemas::{ctx, ErrorCode, Failure};
 use utoipa::ToSchema;
 
-/// The error body of every non-2xx answer (seed 003 §2).
+/// The error body of every non-2xx answer (docs/errors.md).
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct ErrorBody {
     /// Readable English message.

@@ -4,6 +4,8 @@
 use axum::extract::State;
 use axum::Json;
 use serde::Deserialize;
+use tunewright_events::event::event_data;
+use tunewright_events::timestamp::format_ts;
 use tunewright_events::{EventLog, StoredEvent, StreamId};
 use utoipa::{IntoParams, ToSchema};
 
@@ -25,13 +27,12 @@ pub struct EventQuery {
 }
 
 pub fn event_out(e: &StoredEvent) -> EventOut {
-    let v = crate::replay::list::event_json(e);
     EventOut {
         seq: e.seq,
-        ts: v["ts"].as_str().unwrap_or_default().to_string(),
+        ts: format_ts(e.ts_ms),
         stream: e.stream.to_string(),
         event_type: e.event.type_name().to_string(),
-        data: v.get("data").cloned().unwrap_or(serde_json::Value::Null),
+        data: event_data(e),
     }
 }
 

@@ -122,7 +122,7 @@ pub async fn cancel_job(
 #[utoipa::path(get, path = "/api/v1/jobs/{id}/analysis", tag = "jobs",
     params(("id" = String, Path, description = "Job id")),
     responses(
-        (status = 200, description = "Seed 000's analysis with the catalog code", body = AnalysisOut),
+        (status = 200, description = "The failure analysis (docs/errors.md)", body = AnalysisOut),
         (status = 401, description = "UNAUTHORIZED", body = ErrorBody),
         (status = 404, description = "JOB_NOT_FOUND, or NOT_FOUND when the job has not failed", body = ErrorBody),
         (status = 503, description = "SERVICE_UNAVAILABLE", body = ErrorBody),

@@ -96,7 +96,7 @@ pub async fn delete_project(
     Ok(StatusCode::NO_CONTENT)
 }
 
-/// Split the project's dataset into named parts (seed 002 §3 rules).
+/// Split the project's dataset into named parts (docs/projects.md).
 #[utoipa::path(post, path = "/api/v1/projects/{id}/splits", tag = "datasets",
     params(("id" = String, Path, description = "Project id")),
     request_body = CreateSplit,

@@ -12,7 +12,6 @@ use tunewright_actors::Service;
 use tunewright_schemas::{ctx, ErrorCode};
 
 use super::error::ApiError;
-use super::hardware::HardwareProbe;
 
 /// Limits and settings of the HTTP endpoint.
 #[derive(Debug, Clone)]
@@ -52,7 +51,6 @@ pub struct Shared {
     draining: AtomicBool,
     shutdown: watch::Sender<bool>,
     pub metrics: Option<PrometheusHandle>,
-    pub hardware: HardwareProbe,
 }
 
 /// Cheap to clone.
@@ -67,11 +65,7 @@ impl std::ops::Deref for AppState {
 }
 
 impl AppState {
-    pub fn new(
-        config: HttpConfig,
-        metrics: Option<PrometheusHandle>,
-        hardware: HardwareProbe,
-    ) -> Self {
+    pub fn new(config: HttpConfig, metrics: Option<PrometheusHandle>) -> Self {
         let (shutdown, _) = watch::channel(false);
         AppState(Arc::new(Shared {
             config,
@@ -79,7 +73,6 @@ impl AppState {
             draining: AtomicBool::new(false),
             shutdown,
             metrics,
-            hardware,
         }))
     }
 

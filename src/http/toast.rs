@@ -1,4 +1,4 @@
-//! Errors for HTMX (seed 002 §5): a request with an `HX-Request` header gets its error as a
+//! Errors for HTMX (docs/errors.md): a request with an `HX-Request` header gets its error as a
 //! dismissible HTML toast fragment, user text escaped, with the same status code.
 
 use std::sync::OnceLock;

@@ -7,7 +7,10 @@ use clap::Args;
 use tunewright_events::{Event, LogReader, StoredEvent, StreamId};
 use tunewright_schemas::Failure;
 
-use super::{for_each_event, format_ts, parse_ts};
+use tunewright_events::event::{event_data, event_json};
+use tunewright_events::timestamp::{format_ts, parse_ts};
+
+use super::scan::for_each_event;
 
 #[derive(Debug, Args)]
 pub struct ListArgs {
@@ -92,7 +95,7 @@ pub fn run(reader: &LogReader, a: &ListArgs) -> Result<ExitCode, String> {
             let mut cursor = a.after;
             'outer: loop {
                 let page = reader
-                    .read_stream(s, cursor, super::PAGE)
+                    .read_stream(s, cursor, super::scan::PAGE)
                     .map_err(|e| e.to_string())?;
                 let Some(last) = page.last() else { break };
                 cursor = last.seq;
@@ -112,24 +115,6 @@ pub fn run(reader: &LogReader, a: &ListArgs) -> Result<ExitCode, String> {
     }
     let _ = out.flush();
     Ok(ExitCode::SUCCESS)
-}
-
-fn data_of(e: &StoredEvent) -> serde_json::Value {
-    match serde_json::to_value(&e.event) {
-        Ok(serde_json::Value::Object(mut m)) => m.remove("data").unwrap_or(serde_json::Value::Null),
-        _ => serde_json::Value::Null,
-    }
-}
-
-/// The JSON form of an event as the API and `list --json` show it.
-pub fn event_json(e: &StoredEvent) -> serde_json::Value {
-    serde_json::json!({
-        "seq": e.seq,
-        "ts": format_ts(e.ts_ms),
-        "stream": e.stream.to_string(),
-        "type": e.event.type_name(),
-        "data": data_of(e),
-    })
 }
 
 fn write_json(out: &mut impl Write, e: &StoredEvent) -> std::io::Result<()> {
@@ -230,7 +215,7 @@ fn truncate(s: &mut String, max: usize) {
 
 fn write_row(out: &mut impl Write, e: &StoredEvent) -> std::io::Result<()> {
     let data = summary(e).unwrap_or_else(|| {
-        let mut data = data_of(e).to_string();
+        let mut data = event_data(e).to_string();
         truncate(&mut data, 160);
         data
     });

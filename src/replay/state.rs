@@ -5,7 +5,9 @@ use std::process::ExitCode;
 use clap::Args;
 use tunewright_events::{LogReader, State};
 
-use super::{for_each_event, format_ts};
+use tunewright_events::timestamp::format_ts;
+
+use super::scan::for_each_event;
 
 #[derive(Debug, Args)]
 pub struct StateArgs {

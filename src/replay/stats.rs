@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use clap::Args;
 use tunewright_events::LogReader;
 
-use super::format_ts;
+use tunewright_events::timestamp::format_ts;
 
 #[derive(Debug, Args)]
 pub struct StatsArgs {

@@ -1,4 +1,4 @@
-//! Logging (seed 003 §6.2): everything to the console, and to daily files
+//! Logging (docs/logging.md): everything to the console, and to daily files
 //! `DATA_DIR/logs/tunewright.YYYY-MM-DD.log` (JSON lines) kept 7 days. `RUST_LOG` filters
 //! (default `info`). The returned guard flushes the file writer when dropped.
 

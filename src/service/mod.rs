@@ -8,6 +8,7 @@
 //! requests in flight finish (bounded); ask the actors to checkpoint and stop, record the
 //! stop, flush and close the log; exit 0. A supervisor that gives up exits non-zero.
 
+pub mod args;
 pub mod executors;
 pub mod logging;
 pub mod notify;
@@ -19,11 +20,11 @@ use std::path::Path;
 use std::process::ExitCode;
 use std::time::Duration;
 
+use tunewright_actors::hardware::ProbeCommand;
 use tunewright_actors::{Service, ServiceConfig};
 
-use crate::cli::serve::ServeArgs;
-use crate::http::hardware::HardwareProbe;
 use crate::http::{AppState, HttpConfig};
+use args::ServeArgs;
 
 /// Exit code when the configuration is refused before starting.
 const EXIT_CONFIG: u8 = 2;
@@ -108,7 +109,7 @@ async fn run(
     http.request_timeout = Duration::from_secs(args.request_timeout_secs.max(1));
     http.upload_timeout = Duration::from_secs(args.upload_timeout_secs.max(1));
     http.token = token;
-    let state = AppState::new(http, metrics, HardwareProbe::of_this_binary());
+    let state = AppState::new(http, metrics);
 
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
@@ -132,6 +133,7 @@ async fn run(
     });
 
     let mut config = ServiceConfig::new(&args.data_dir);
+    config.probe = Some(ProbeCommand::of_this_binary());
     config.limits.max_total_file_bytes = ServeArgs::mb(args.max_project_files_mb);
     let service = match Service::start(config, executors::build(&args.data_dir)).await {
         Ok(s) => s,

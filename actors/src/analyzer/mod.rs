@@ -1,5 +1,5 @@
 //! The failure analyzer: turns a failure (its text, the phase it happened in, the job's
-//! config and, when known, its catalog code) into seed 000's shape
+//! config and, when known, its catalog code) into the shape of docs/errors.md
 //! `{error_type, error_phase, description, confidence, suggestions}` plus the catalog code.
 //!
 //! `rules` recognises the texts that libtorch, CUDA, NCCL, the OS, Python fine-tuning stacks

@@ -87,7 +87,7 @@ impl JobExecutor for ExportExecutor {
             .and_then(Value::as_str)
             .unwrap_or("peft")
             .to_string();
-        let run_dir = ctx.data_dir.join("jobs").join(run.id.to_string());
+
         let base_model = run
             .config
             .0
@@ -96,17 +96,23 @@ impl JobExecutor for ExportExecutor {
             .and_then(Value::as_str)
             .unwrap_or("");
         let job_dir = ctx.job_dir();
-        let out_dir = job_dir.join(&format);
+        let out_dir = ctx.layout.export_dir(ctx.job.id, &format);
         let spec = ExportWorkerSpec {
             job_id: ctx.job.id.to_string(),
-            adapter_dir: run_dir.join("adapter").to_string_lossy().into_owned(),
+            adapter_dir: ctx
+                .layout
+                .adapter_dir(run.id)
+                .to_string_lossy()
+                .into_owned(),
             base_model_dir: base_model.to_string(),
             format: format.clone(),
             out_dir: out_dir.to_string_lossy().into_owned(),
         };
         std::fs::create_dir_all(&job_dir)
             .map_err(|e| write_failed(format!("{}: {e}", job_dir.display())))?;
-        let spec_path = job_dir.join(format!("export-{}.json", ctx.attempt));
+        let spec_path = ctx
+            .layout
+            .worker_spec(ctx.job.id, &format!("export-{}", ctx.attempt));
         let bytes = serde_json::to_vec_pretty(&spec).map_err(|e| write_failed(e.to_string()))?;
         std::fs::write(&spec_path, bytes)
             .map_err(|e| write_failed(format!("{}: {e}", spec_path.display())))?;
@@ -116,7 +122,7 @@ impl JobExecutor for ExportExecutor {
             .await?
         {
             WorkerEnd::Result(v) => {
-                record_artifacts(&ctx, ctx.job.id, &ctx.data_dir, &out_dir, &v).await?;
+                record_artifacts(&ctx, ctx.job.id, &out_dir, &v).await?;
                 Ok(
                     serde_json::json!({"train_job_id": run.id.to_string(), "format": format, "manifest": v}),
                 )
@@ -141,15 +147,10 @@ impl JobExecutor for ExportExecutor {
 async fn record_artifacts(
     ctx: &JobContext,
     job_id: JobId,
-    data_dir: &Path,
     out_dir: &Path,
     manifest: &Value,
 ) -> Result<(), Failure> {
-    let rel = out_dir
-        .strip_prefix(data_dir)
-        .unwrap_or(out_dir)
-        .to_string_lossy()
-        .into_owned();
+    let rel = ctx.layout.relative(out_dir);
     let mut events = Vec::new();
     for f in manifest
         .get("files")

@@ -1,4 +1,4 @@
-//! One chunk through the LLM: the generation call, the repair pipeline of §4.3 (steps 1-4 on
+//! One chunk through the LLM: the generation call, the repair pipeline of docs/jobs.md (steps 1-4 on
 //! the answer, step 5 one LLM repair call, step 6 reject), example validation.
 
 use tunewright_schemas::Failure;

@@ -4,13 +4,12 @@
 
 use std::collections::BTreeMap;
 use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
-use tunewright_events::{Event, StreamId};
-use tunewright_schemas::{ctx, ErrorCode, Failure, JobId};
+use tunewright_events::projection::JobView;
+use tunewright_schemas::{ctx, DataLayout, ErrorCode, Failure};
 
 use super::examples::Example;
-use crate::executor::EventSink;
 
 fn io_failure(what: &str, e: std::io::Error) -> Failure {
     Failure::new(
@@ -36,36 +35,17 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), Failure> {
     Ok(())
 }
 
-pub fn chunk_path(job_dir: &Path, index: u32) -> PathBuf {
-    job_dir.join("chunks").join(format!("{index:06}.json"))
-}
-
-/// The chunks this job's events record as done, with their stored examples (a chunk whose
-/// file is missing or unreadable is left out, so it is redone).
-pub fn done_chunks(
-    events: &EventSink,
-    job: JobId,
-    job_dir: &Path,
-) -> Result<BTreeMap<u32, (Vec<Example>, String)>, Failure> {
-    let log = events.ledger().log();
+/// The chunks the job's record says are done, with their stored examples (a chunk whose file
+/// is missing or unreadable is left out, so it is redone).
+pub fn done_chunks(layout: &DataLayout, job: &JobView) -> BTreeMap<u32, (Vec<Example>, String)> {
     let mut done = BTreeMap::new();
-    let mut after = 0;
-    loop {
-        let batch = log
-            .read_stream(StreamId::Job(job), after, 1024)
-            .map_err(crate::ledger::log_failure)?;
-        let Some(last) = batch.last() else { break };
-        after = last.seq;
-        for e in &batch {
-            if let Event::GenerationChunkDone(c) = &e.event {
-                let stored = std::fs::read(chunk_path(job_dir, c.chunk_index))
-                    .ok()
-                    .and_then(|b| serde_json::from_slice::<Vec<Example>>(&b).ok());
-                if let Some(x) = stored {
-                    done.insert(c.chunk_index, (x, c.repair_step.clone()));
-                }
-            }
+    for (index, c) in &job.chunks_done {
+        let stored = std::fs::read(layout.chunk_file(job.id, *index))
+            .ok()
+            .and_then(|b| serde_json::from_slice::<Vec<Example>>(&b).ok());
+        if let Some(x) = stored {
+            done.insert(*index, (x, c.repair_step.clone()));
         }
     }
-    Ok(done)
+    done
 }

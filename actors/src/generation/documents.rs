@@ -7,24 +7,13 @@
 //! (`source::chunks_of_blocking`).
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::path::{Path, PathBuf};
-
 use tunewright_events::projection::FileView;
+use tunewright_schemas::DataLayout;
 
 /// A document's text, or why it was skipped.
 pub enum Extracted {
     Text(String),
     Skipped(String),
-}
-
-/// Where a stored file is on disk (stored paths are relative to the data dir).
-pub fn resolve(data_dir: &Path, stored: &str) -> PathBuf {
-    let p = Path::new(stored);
-    if p.is_absolute() {
-        p.to_path_buf()
-    } else {
-        data_dir.join(p)
-    }
 }
 
 fn is_pdf(file: &FileView, bytes: &[u8]) -> bool {
@@ -34,8 +23,8 @@ fn is_pdf(file: &FileView, bytes: &[u8]) -> bool {
 }
 
 /// The text of one document.
-pub fn extract(data_dir: &Path, file: &FileView) -> Extracted {
-    let path = resolve(data_dir, &file.stored_path);
+pub fn extract(layout: &DataLayout, file: &FileView) -> Extracted {
+    let path = layout.resolve(&file.stored_path);
     let bytes = match std::fs::read(&path) {
         Ok(b) => b,
         Err(e) => return Extracted::Skipped(format!("cannot read {}: {e}", file.name)),

@@ -10,15 +10,13 @@
 use std::collections::BTreeMap;
 
 use sha2::{Digest, Sha256};
-use tunewright_events::event::{
-    ArtifactRecorded, DatasetImported, GenerationChunkDone, JobNote, JobProgress,
-};
-use tunewright_events::{Event, StreamId};
+use tunewright_events::event::{ArtifactRecorded, GenerationChunkDone, JobNote, JobProgress};
+use tunewright_events::Event;
 use tunewright_schemas::config::GenerationConfig;
-use tunewright_schemas::{ctx, DatasetId, ErrorCode, Failure, Json};
+use tunewright_schemas::{ctx, DataLayout, DatasetId, ErrorCode, Failure, Json};
 
 use super::chunk_run::run_chunk;
-use super::chunk_store::{chunk_path, done_chunks, write_atomic};
+use super::chunk_store::{done_chunks, write_atomic};
 use super::examples::{dedup, Example};
 use super::json_repair::RepairStep;
 use super::llm_client::{LlmClient, LlmSettings, RetryPolicy};
@@ -85,7 +83,7 @@ impl JobExecutor for DatasetPreviewExecutor {
     async fn execute(&self, ctx: JobContext) -> Result<serde_json::Value, Failure> {
         let cfg = GenerationConfig::from_json(&ctx.job.config.0)?;
         let (chunks, skipped) =
-            chunks_of_blocking(ctx.data_dir.clone(), ctx.project.clone(), cfg.clone()).await?;
+            chunks_of_blocking(ctx.layout.clone(), ctx.project.clone(), cfg.clone()).await?;
         let client = client(&cfg, self.policy)?;
         let mut examples = Vec::new();
         let mut steps = Vec::new();
@@ -132,10 +130,9 @@ impl JobExecutor for DatasetGenerateExecutor {
     async fn execute(&self, ctx: JobContext) -> Result<serde_json::Value, Failure> {
         let cfg = GenerationConfig::from_json(&ctx.job.config.0)?;
         let (chunks, skipped) =
-            chunks_of_blocking(ctx.data_dir.clone(), ctx.project.clone(), cfg.clone()).await?;
+            chunks_of_blocking(ctx.layout.clone(), ctx.project.clone(), cfg.clone()).await?;
         let client = client(&cfg, self.policy)?;
-        let job_dir = ctx.job_dir();
-        let mut done = done_chunks(&ctx.events, ctx.job.id, &job_dir)?;
+        let mut done = done_chunks(&ctx.layout, &ctx.job);
         let resumed = done.len();
         if resumed > 0 {
             tracing::info!(job = %ctx.job.id, chunks = resumed, "resuming generation, skipping finished chunks");
@@ -159,7 +156,7 @@ impl JobExecutor for DatasetGenerateExecutor {
                     ctx! {"reason" => e.to_string()},
                 )
             })?;
-            write_atomic(&chunk_path(&job_dir, chunk.index), &bytes)?;
+            write_atomic(&ctx.layout.chunk_file(ctx.job.id, chunk.index), &bytes)?;
             let n_done = done.len() as u64 + 1;
             let n_examples: usize =
                 done.values().map(|(x, _)| x.len()).sum::<usize>() + out.examples.len();
@@ -240,13 +237,13 @@ async fn write_dataset(
         bytes.extend_from_slice(line.as_bytes());
         bytes.push(b'\n');
     }
-    if let Some(prev) = imported_by_this_job(ctx)? {
+    if let Some(prev) = &ctx.job.imported_dataset {
         // A previous attempt imported the dataset, then the process stopped before the job's
         // outcome was recorded: importing again would replace it with a new id (and drop the
         // splits made of it). Its file is left as it is, so its sha256 still holds.
-        tracing::info!(job = %ctx.job.id, dataset = %prev.dataset_id, "dataset already imported by an earlier attempt of this job");
+        tracing::info!(job = %ctx.job.id, dataset = %prev.id, "dataset already imported by an earlier attempt of this job");
         return Ok(serde_json::json!({
-            "dataset_id": prev.dataset_id.to_string(),
+            "dataset_id": prev.id.to_string(),
             "num_examples": prev.num_examples,
             "path": prev.stored_path,
             "sha256": prev.sha256,
@@ -256,8 +253,8 @@ async fn write_dataset(
         }));
     }
     let summary = tunewright_schemas::dataset::validate_jsonl(&bytes)?;
-    let rel = format!("jobs/{}/dataset.jsonl", ctx.job.id);
-    write_atomic(&ctx.data_dir.join(&rel), &bytes)?;
+    let rel = DataLayout::rel_generated_dataset(ctx.job.id);
+    write_atomic(&ctx.layout.resolve(&rel), &bytes)?;
     let sha256 = format!("{:x}", Sha256::digest(&bytes));
     let artifact = (rel.clone(), sha256.clone());
     let recorded = ctx.events.ledger().read(|s| {
@@ -300,28 +297,4 @@ async fn write_dataset(
         "duplicates_dropped": duplicates,
         "repair_steps": counts,
     }))
-}
-
-/// The dataset an earlier attempt of this job imported into the project, if one did (the last
-/// `DatasetImported` of the project's stream whose source is this job).
-fn imported_by_this_job(ctx: &JobContext) -> Result<Option<DatasetImported>, Failure> {
-    let log = ctx.events.ledger().log();
-    let source = ctx.job.id.to_string();
-    let mut found = None;
-    let mut after = 0;
-    loop {
-        let batch = log
-            .read_stream(StreamId::Project(ctx.project.id), after, 1024)
-            .map_err(crate::ledger::log_failure)?;
-        let Some(last) = batch.last() else { break };
-        after = last.seq;
-        for e in batch {
-            if let Event::DatasetImported(d) = e.event {
-                if d.source == source {
-                    found = Some(d);
-                }
-            }
-        }
-    }
-    Ok(found)
 }

@@ -1,4 +1,4 @@
-//! The LLM answer repair pipeline of seed 003 §4.3, steps 1-4 (pure): strict parse, strip
+//! The LLM answer repair pipeline of docs/jobs.md ("Repairing an LLM's JSON answer"), steps 1-4 (pure): strict parse, strip
 //! markdown fences, extract the JSON from surrounding prose, fix common faults. Step 5 (one
 //! LLM repair call) and 6 (reject) are driven by the generator, which re-runs these steps on
 //! the repair answer. A parse is accepted only when it is a non-empty array of objects with

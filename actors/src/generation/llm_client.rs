@@ -1,5 +1,5 @@
 //! Client for the OpenAI-compatible `POST {base}/chat/completions` (Ollama's `/v1`, vLLM,
-//! llama.cpp server, OpenAI), with the retry policy of seed 003 §4.2: 3 attempts, exponential
+//! llama.cpp server, OpenAI), with the retry policy of docs/jobs.md ("LLM calls"): 3 attempts, exponential
 //! wait 2..30 s, on timeouts, connection errors, 429 and 5xx, honouring `Retry-After`; no retry
 //! on 401/403/404. Waits use tokio time (tests run with a paused clock). The API key is sent as
 //! a bearer token and never logged: `LlmSettings`' Debug redacts it.
@@ -122,7 +122,7 @@ fn is_loopback(url: &reqwest::Url) -> bool {
     }
 }
 
-/// The retry numbers of §4.2.
+/// The retry numbers of docs/jobs.md ("LLM calls").
 #[derive(Debug, Clone, Copy)]
 pub struct RetryPolicy {
     pub attempts: u32,
@@ -154,7 +154,7 @@ impl RetryPolicy {
     }
 }
 
-/// One failed try: the failure and whether §4.2 retries it.
+/// One failed try: the failure and whether the LLM retry policy retries it.
 struct TryError {
     failure: Failure,
     retry: bool,

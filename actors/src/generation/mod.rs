@@ -1,4 +1,4 @@
-//! Dataset generation from documents through an LLM (seed 003 §3.4, §3.5, §4.2, §4.3):
+//! Dataset generation from documents through an LLM (docs/errors.md for the dataset and LLM codes, docs/jobs.md for the retries and the JSON repair):
 //! documents -> chunks -> OpenAI-compatible chat completions (with retries) -> the JSON repair
 //! pipeline -> validated, de-duplicated alpaca examples -> a dataset imported into the project.
 

@@ -1,11 +1,9 @@
 //! From a job's project to its chunks: documents' text, chunked by the job's config.
 //! `DATASET_NO_DOCS` when the project has no files, `DATASET_NO_CHUNKS` when none gives text.
 
-use std::path::{Path, PathBuf};
-
 use tunewright_events::projection::ProjectView;
 use tunewright_schemas::config::GenerationConfig;
-use tunewright_schemas::{ctx, ErrorCode, Failure};
+use tunewright_schemas::{ctx, DataLayout, ErrorCode, Failure};
 
 use super::chunking::{chunk_text, Chunk};
 use super::documents::{extract, Extracted};
@@ -13,12 +11,12 @@ use super::documents::{extract, Extracted};
 /// `chunks_of` on the blocking pool: reading files and parsing PDFs must not stall the async
 /// runtime's workers.
 pub async fn chunks_of_blocking(
-    data_dir: PathBuf,
+    layout: DataLayout,
     project: ProjectView,
     cfg: GenerationConfig,
 ) -> Result<(Vec<Chunk>, Vec<String>), Failure> {
     let project_id = project.id;
-    tokio::task::spawn_blocking(move || chunks_of(&data_dir, &project, &cfg))
+    tokio::task::spawn_blocking(move || chunks_of(&layout, &project, &cfg))
         .await
         .unwrap_or_else(|e| {
             Err(Failure::new(
@@ -30,7 +28,7 @@ pub async fn chunks_of_blocking(
 
 /// The chunks of all documents in file order, and the reasons documents were skipped.
 pub fn chunks_of(
-    data_dir: &Path,
+    layout: &DataLayout,
     project: &ProjectView,
     cfg: &GenerationConfig,
 ) -> Result<(Vec<Chunk>, Vec<String>), Failure> {
@@ -43,7 +41,7 @@ pub fn chunks_of(
     let mut chunks = Vec::new();
     let mut skipped = Vec::new();
     for file in project.files.values() {
-        match extract(data_dir, file) {
+        match extract(layout, file) {
             Extracted::Text(t) => {
                 for text in chunk_text(&t, cfg.chunk_tokens, cfg.chunk_overlap_tokens) {
                     chunks.push(Chunk {

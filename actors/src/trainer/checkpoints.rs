@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use sha2::{Digest, Sha256};
 use tunewright_events::event::{CheckpointRejected, Event};
 use tunewright_events::projection::CheckpointView;
-use tunewright_schemas::{ctx, ErrorCode, Failure, JobId};
+use tunewright_schemas::{ctx, DataLayout, ErrorCode, Failure, JobId};
 
 /// Where an attempt starts.
 #[derive(Debug, Clone, PartialEq)]
@@ -21,7 +21,7 @@ pub enum ResumePoint {
 /// Pick the resume point; `rejections` receives a `CheckpointRejected` for each bad one.
 pub fn choose(
     job_id: JobId,
-    data_dir: &Path,
+    layout: &DataLayout,
     checkpoints: &[CheckpointView],
     rejections: &mut Vec<Event>,
 ) -> Result<ResumePoint, Failure> {
@@ -33,7 +33,7 @@ pub fn choose(
         return Ok(ResumePoint::Fresh);
     }
     while let Some(c) = candidates.pop() {
-        let dir = data_dir.join(&c.dir);
+        let dir = layout.resolve(&c.dir);
         match verify(&dir, c) {
             Ok(()) => return Ok(ResumePoint::Checkpoint { step: c.step, dir }),
             Err(reason) => rejections.push(Event::CheckpointRejected(CheckpointRejected {
@@ -109,7 +109,7 @@ mod tests {
         let d = tempfile::tempdir().unwrap();
         let mut rej = vec![];
         assert_eq!(
-            choose(JobId::new(), d.path(), &[], &mut rej).unwrap(),
+            choose(JobId::new(), &DataLayout::new(d.path()), &[], &mut rej).unwrap(),
             ResumePoint::Fresh
         );
     }
@@ -121,7 +121,7 @@ mod tests {
         let b = cp(d.path(), 4, b"four");
         std::fs::write(d.path().join(&b.dir).join("w.bin"), b"FOUR").unwrap();
         let mut rej = vec![];
-        let got = choose(JobId::new(), d.path(), &[a, b], &mut rej).unwrap();
+        let got = choose(JobId::new(), &DataLayout::new(d.path()), &[a, b], &mut rej).unwrap();
         assert!(matches!(got, ResumePoint::Checkpoint { step: 2, .. }));
         assert_eq!(rej.len(), 1);
         assert!(matches!(&rej[0], Event::CheckpointRejected(r) if r.step == 4));
@@ -133,7 +133,7 @@ mod tests {
         let a = cp(d.path(), 2, b"two");
         std::fs::remove_dir_all(d.path().join(&a.dir)).unwrap();
         let mut rej = vec![];
-        let err = choose(JobId::new(), d.path(), &[a], &mut rej).unwrap_err();
+        let err = choose(JobId::new(), &DataLayout::new(d.path()), &[a], &mut rej).unwrap_err();
         assert_eq!(err.error_code, ErrorCode::CheckpointNotFound);
         assert_eq!(rej.len(), 1);
     }

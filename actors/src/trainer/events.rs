@@ -2,13 +2,13 @@
 //! checkpoints (each recorded durably before the next line is read, so a crash never loses an
 //! acknowledged checkpoint).
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 use tunewright_events::event::{CheckpointSaved, Event, FileDigest, JobNote, JobProgress};
 use tunewright_events::projection::CheckpointView;
 use tunewright_schemas::worker::WorkerLine;
-use tunewright_schemas::{Failure, JobId, Json};
+use tunewright_schemas::{DataLayout, Failure, JobId, Json};
 
 use super::process::LineHandler;
 use crate::executor::EventSink;
@@ -17,7 +17,7 @@ use crate::executor::EventSink;
 pub struct JobEventWriter {
     pub job_id: JobId,
     pub sink: EventSink,
-    pub data_dir: PathBuf,
+    pub layout: DataLayout,
     /// Checkpoints of this job known so far (the job's, then this attempt's).
     pub checkpoints: Vec<CheckpointView>,
     pub last_step: u64,
@@ -29,13 +29,13 @@ impl JobEventWriter {
     pub fn new(
         job_id: JobId,
         sink: EventSink,
-        data_dir: &Path,
+        layout: DataLayout,
         checkpoints: Vec<CheckpointView>,
     ) -> Self {
         JobEventWriter {
             job_id,
             sink,
-            data_dir: data_dir.to_path_buf(),
+            layout,
             checkpoints,
             last_step: 0,
             progress_every: Duration::from_millis(500),
@@ -44,10 +44,7 @@ impl JobEventWriter {
     }
 
     fn relative(&self, dir: &str) -> String {
-        let p = Path::new(dir);
-        p.strip_prefix(&self.data_dir)
-            .map(|r| r.to_string_lossy().into_owned())
-            .unwrap_or_else(|_| dir.to_string())
+        self.layout.relative(Path::new(dir))
     }
 }
 

@@ -16,12 +16,11 @@ use std::sync::Arc;
 use serde_json::Value;
 use tokio::sync::Mutex;
 use tunewright_events::event::{Event, JobNote, TrainingRemediated, TrainingResumed};
-use tunewright_events::StreamId;
+use tunewright_schemas::config::with_changes;
 use tunewright_schemas::worker::TrainWorkerSpec;
 use tunewright_schemas::{ctx, ErrorCode, Failure, Json};
 
 use crate::executor::{JobContext, JobExecutor, StopRequest};
-use crate::ledger::log_failure;
 use checkpoints::ResumePoint;
 use events::JobEventWriter;
 pub use process::{WorkerEnd, WorkerLauncher};
@@ -64,14 +63,7 @@ fn cfg_u64(config: &Value, key: &str, default: u64) -> u64 {
 /// The dataset file a job trains on: the project's dataset.
 fn dataset_path(ctx: &JobContext) -> Result<PathBuf, Failure> {
     match &ctx.project.dataset {
-        Some(d) => {
-            let p = Path::new(&d.stored_path);
-            Ok(if p.is_absolute() {
-                p.to_path_buf()
-            } else {
-                ctx.data_dir.join(p)
-            })
-        }
+        Some(d) => Ok(ctx.layout.resolve(&d.stored_path)),
         None => Err(Failure::new(
             ErrorCode::TrainingNoDataset,
             ctx! {"project_id" => ctx.project.id.to_string()},
@@ -88,26 +80,6 @@ fn write_spec(path: &Path, spec: &TrainWorkerSpec) -> Result<(), Failure> {
     std::fs::write(path, bytes).map_err(|e| internal(format!("{}: {e}", path.display())))
 }
 
-/// The job's config with the remedies its log records applied in order, and how many.
-async fn remedied_config(ctx: &JobContext) -> Result<(Value, usize), Failure> {
-    let log = ctx.events.ledger().log().clone();
-    let job_id = ctx.job.id;
-    let stored =
-        tokio::task::spawn_blocking(move || log.read_stream(StreamId::Job(job_id), 0, usize::MAX))
-            .await
-            .map_err(|e| internal(format!("reading the job's events: {e}")))?
-            .map_err(log_failure)?;
-    let mut config = ctx.job.config.0.clone();
-    let mut n = 0;
-    for e in stored {
-        if let Event::TrainingRemediated(r) = e.event {
-            config = remediation::apply(&config, &r.config_changes.0);
-            n += 1;
-        }
-    }
-    Ok((config, n))
-}
-
 fn internal(reason: String) -> Failure {
     Failure::new(ErrorCode::InternalError, ctx! {"reason" => reason.clone()}).caused_by(reason)
 }
@@ -120,13 +92,13 @@ impl JobExecutor for TrainerExecutor {
         let dataset = dataset_path(&ctx)?;
         // Remedies applied earlier (in an earlier attempt, or before the service restarted)
         // stay applied: the checkpoints written since were made with them.
-        let (mut config, earlier_remedies) = remedied_config(&ctx).await?;
+        let mut config = ctx.job.effective_config.0.clone();
+        let earlier_remedies = ctx.job.remedies as usize;
         let max_restarts = self.max_restarts;
-        let job_dir = ctx.job_dir();
         let mut writer = JobEventWriter::new(
             job_id,
             ctx.events.clone(),
-            &ctx.data_dir,
+            ctx.layout.clone(),
             ctx.job.checkpoints.clone(),
         );
         let mut restarts = 0u64;
@@ -137,7 +109,7 @@ impl JobExecutor for TrainerExecutor {
             // Where this run starts: the newest checkpoint that passes its hash check.
             let mut rejections = Vec::new();
             let choice =
-                checkpoints::choose(job_id, &ctx.data_dir, &writer.checkpoints, &mut rejections);
+                checkpoints::choose(job_id, &ctx.layout, &writer.checkpoints, &mut rejections);
             for e in &rejections {
                 if let Event::CheckpointRejected(r) = e {
                     if let Some(c) = writer.checkpoints.iter_mut().find(|c| c.step == r.step) {
@@ -166,13 +138,23 @@ impl JobExecutor for TrainerExecutor {
                 job_id: job_id.to_string(),
                 config: config.clone(),
                 dataset_path: dataset.to_string_lossy().into_owned(),
-                checkpoint_root: job_dir.join("checkpoints").to_string_lossy().into_owned(),
-                output_dir: job_dir.join("adapter").to_string_lossy().into_owned(),
+                checkpoint_root: ctx
+                    .layout
+                    .checkpoints_dir(job_id)
+                    .to_string_lossy()
+                    .into_owned(),
+                output_dir: ctx
+                    .layout
+                    .adapter_dir(job_id)
+                    .to_string_lossy()
+                    .into_owned(),
                 resume_from,
                 checkpoint_every_steps: cfg_u64(&config, "checkpoint_every_steps", 50),
                 keep_checkpoints: cfg_u64(&config, "keep_checkpoints", 3) as usize,
             };
-            let spec_path = job_dir.join(format!("worker-{}-{run}.json", ctx.attempt));
+            let spec_path = ctx
+                .layout
+                .worker_spec(job_id, &format!("worker-{}-{run}", ctx.attempt));
             write_spec(&spec_path, &spec)?;
             let end = self
                 .launcher
@@ -245,7 +227,7 @@ impl JobExecutor for TrainerExecutor {
                         };
                     let Some(remedy) = remedy else { return Err(f) };
                     remedies += 1;
-                    config = remediation::apply(&config, &remedy.changes);
+                    config = with_changes(&config, &remedy.changes);
                     ctx.events
                         .record(vec![Event::TrainingRemediated(TrainingRemediated {
                             job_id,

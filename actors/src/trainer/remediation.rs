@@ -79,17 +79,6 @@ pub fn next(config: &Value, cause: ErrorCode) -> Option<Remedy> {
     }
 }
 
-/// `config` with `changes` merged in.
-pub fn apply(config: &Value, changes: &Value) -> Value {
-    let mut out = config.clone();
-    if let (Value::Object(o), Value::Object(c)) = (&mut out, changes) {
-        for (k, v) in c {
-            o.insert(k.clone(), v.clone());
-        }
-    }
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -4,7 +4,7 @@
 //! never make the decoder allocate gigabytes). A payload must decode to exactly its length.
 //! Older versions of a payload decode into their frozen struct and are upcast here.
 
-use super::Event;
+use super::{old, Event};
 
 /// Largest payload the log accepts or decodes.
 pub const MAX_PAYLOAD_BYTES: usize = 16 * 1024 * 1024;
@@ -63,12 +63,22 @@ pub fn decode_payload(type_id: u16, version: u16, bytes: &[u8]) -> Result<Event,
             None => Err(EventCodecError::UnknownType { type_id, version }),
         };
     }
-    // Upcasts of older versions go here, e.g.:
-    // (60, 1) => decode_exact::<old::CheckpointSavedV1>(bytes).map(|v1| Event::CheckpointSaved(v1.into())),
-    Err(EventCodecError::UnknownVersion {
+    let upcast = match (type_id, version) {
+        (42, 1) => decode_exact::<old::JobAttemptFailedV1>(bytes)
+            .map(|v1| Event::JobAttemptFailed(v1.into())),
+        (45, 1) => decode_exact::<old::JobFailedV1>(bytes).map(|v1| Event::JobFailed(v1.into())),
+        _ => {
+            return Err(EventCodecError::UnknownVersion {
+                type_id,
+                version,
+                current,
+            })
+        }
+    };
+    upcast.map_err(|source| EventCodecError::Decode {
         type_id,
         version,
-        current,
+        source,
     })
 }
 

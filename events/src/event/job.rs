@@ -9,7 +9,7 @@ pub struct JobCreated {
     pub project_id: ProjectId,
     pub kind: JobKind,
     pub config: Json,
-    /// Retries the kind's policy allows (seed 003 §4.1), fixed when the job was created.
+    /// Retries the kind's policy allows (docs/jobs.md), fixed when the job was created.
     pub max_retries: u32,
     /// A job still queued after this long fails with `JOB_TIMEOUT`.
     pub queue_timeout_ms: u64,

@@ -11,6 +11,8 @@
 mod codec;
 mod dataset;
 mod job;
+mod json;
+pub mod old;
 mod project;
 mod service;
 mod training;
@@ -20,6 +22,7 @@ pub use codec::{
 };
 pub use dataset::*;
 pub use job::*;
+pub use json::{event_data, event_json};
 pub use project::*;
 pub use service::*;
 pub use training::*;
@@ -157,10 +160,10 @@ events! {
     SplitCreated(SplitCreated) = 23, v 1;
     JobCreated(JobCreated) = 40, v 1;
     JobAttemptStarted(JobAttemptStarted) = 41, v 1;
-    JobAttemptFailed(JobAttemptFailed) = 42, v 1;
+    JobAttemptFailed(JobAttemptFailed) = 42, v 2;
     JobRetryScheduled(JobRetryScheduled) = 43, v 1;
     JobSucceeded(JobSucceeded) = 44, v 1;
-    JobFailed(JobFailed) = 45, v 1;
+    JobFailed(JobFailed) = 45, v 2;
     JobCancelled(JobCancelled) = 46, v 1;
     JobInterrupted(JobInterrupted) = 47, v 1;
     JobProgress(JobProgress) = 48, v 1;

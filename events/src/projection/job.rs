@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 use tunewright_schemas::{Failure, JobId, JobKind, JobStatus, Json, ProjectId};
 
+use super::project::DatasetView;
 use crate::event::{Event, FileDigest};
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -30,6 +31,13 @@ pub struct CheckpointView {
     pub rejected: Option<String>,
 }
 
+/// A generation chunk the job finished (its examples are in the job's chunk file).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ChunkDoneView {
+    pub examples: u32,
+    pub repair_step: String,
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct JobView {
     pub id: JobId,
@@ -37,6 +45,11 @@ pub struct JobView {
     pub kind: JobKind,
     pub status: JobStatus,
     pub config: Json,
+    /// The config the next attempt runs with: `config` with the remedies recorded so far
+    /// applied in order.
+    pub effective_config: Json,
+    /// Remedies applied so far (`TrainingRemediated` events).
+    pub remedies: u32,
     /// Attempts started so far.
     pub attempts: u32,
     pub max_retries: u32,
@@ -58,6 +71,10 @@ pub struct JobView {
     pub artifacts: BTreeMap<String, (String, String)>,
     /// Set when the job's project was deleted after the job finished.
     pub project_deleted: bool,
+    /// Generation chunks finished so far, by chunk index.
+    pub chunks_done: BTreeMap<u32, ChunkDoneView>,
+    /// The dataset this job imported into its project, once it has.
+    pub imported_dataset: Option<DatasetView>,
 }
 
 impl JobView {
@@ -80,6 +97,8 @@ pub(super) fn apply(jobs: &mut BTreeMap<JobId, JobView>, ts: i64, event: &Event)
                 kind: e.kind,
                 status: JobStatus::Queued,
                 config: e.config.clone(),
+                effective_config: e.config.clone(),
+                remedies: 0,
                 attempts: 0,
                 max_retries: e.max_retries,
                 queue_timeout_ms: e.queue_timeout_ms,
@@ -95,6 +114,8 @@ pub(super) fn apply(jobs: &mut BTreeMap<JobId, JobView>, ts: i64, event: &Event)
                 interruptions: 0,
                 artifacts: BTreeMap::new(),
                 project_deleted: false,
+                chunks_done: BTreeMap::new(),
+                imported_dataset: None,
             },
         );
         return None;
@@ -215,7 +236,25 @@ fn apply_to_job(job: &mut JobView, event: &Event) -> Option<String> {
                 .insert(e.name.clone(), (e.path.clone(), e.sha256.clone()));
             None
         }
-        Event::JobNote(_) | Event::TrainingRemediated(_) | Event::GenerationChunkDone(_) => None,
+        Event::TrainingRemediated(e) => {
+            job.effective_config = Json(tunewright_schemas::config::with_changes(
+                &job.effective_config.0,
+                &e.config_changes.0,
+            ));
+            job.remedies += 1;
+            None
+        }
+        Event::GenerationChunkDone(e) => {
+            job.chunks_done.insert(
+                e.chunk_index,
+                ChunkDoneView {
+                    examples: e.examples,
+                    repair_step: e.repair_step.clone(),
+                },
+            );
+            None
+        }
+        Event::JobNote(_) => None,
         _ => Some(format!("{} is not a job event", event.type_name())),
     }
 }

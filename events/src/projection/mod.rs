@@ -7,7 +7,7 @@
 mod job;
 mod project;
 
-pub use job::{CheckpointView, JobView, ProgressView};
+pub use job::{CheckpointView, ChunkDoneView, JobView, ProgressView};
 pub use project::{DatasetView, FileView, ProjectView, SplitView};
 
 use std::collections::BTreeMap;
@@ -86,6 +86,19 @@ impl State {
             | Event::ActorRestarted(_)
             | Event::SupervisorGaveUp(_) => None,
         };
+        if let Event::DatasetImported(e) = &stored.event {
+            // A dataset a job generated: the job knows it imported it (an attempt after a
+            // crash between the import and the outcome must not import it twice).
+            let imported = self
+                .projects
+                .get(&e.project_id)
+                .and_then(|p| p.dataset.clone());
+            if let (Ok(job_id), Some(d)) = (e.source.parse::<JobId>(), imported) {
+                if let Some(job) = self.jobs.get_mut(&job_id) {
+                    job.imported_dataset = Some(d);
+                }
+            }
+        }
         if let Event::ProjectDeleted(e) = &stored.event {
             for job in self
                 .jobs

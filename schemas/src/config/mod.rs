@@ -5,3 +5,16 @@ pub mod train;
 
 pub use generation::GenerationConfig;
 pub use train::{LrSchedulerType, TrainConfig, TrainDevice};
+
+/// `config` with `changes` (a JSON object of keys and their new values) applied: what a
+/// suggestion's or a remedy's `config_changes` does to a job's config. Non-objects are left as
+/// they are.
+pub fn with_changes(config: &serde_json::Value, changes: &serde_json::Value) -> serde_json::Value {
+    let mut out = config.clone();
+    if let (serde_json::Value::Object(o), serde_json::Value::Object(c)) = (&mut out, changes) {
+        for (k, v) in c {
+            o.insert(k.clone(), v.clone());
+        }
+    }
+    out
+}

@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::{ctx, ErrorCode, Failure};
 
-/// Fewer valid examples than this cannot be trained on (seed 003 §3.4).
+/// Fewer valid examples than this cannot be trained on (docs/errors.md, DATASET_TOO_FEW_EXAMPLES).
 pub const MIN_EXAMPLES: usize = 10;
 /// Longest line accepted (bytes).
 pub const MAX_LINE_BYTES: usize = 1 << 20;
