@@ -21,6 +21,12 @@ fn reason_has_frames(err: &Value) -> bool {
         .is_some_and(|r| r.contains("frame #"))
 }
 
+/// The log's last sequence number (from `/ready`).
+async fn last_seq(s: &Server) -> u64 {
+    let v: Value = s.get("/ready").await.json().await.unwrap();
+    v["last_seq"].as_u64().expect("last_seq")
+}
+
 fn with(mut config: Value, changes: &Value) -> Value {
     if let (Some(c), Some(ch)) = (config.as_object_mut(), changes.as_object()) {
         for (k, v) in ch {
@@ -258,4 +264,117 @@ async fn a_remedy_survives_a_service_restart() {
     );
     s2.signal("TERM");
     assert!(s2.wait_exit().success());
+}
+
+/// The failed run continued by hand (`POST /api/v1/jobs/{id}/resume`): a new training linked
+/// to it, from its checkpoint, with the analysis's first suggestion applied, succeeds; a change
+/// a checkpoint cannot carry starts from step 0; what cannot be resumed is refused with its
+/// code and writes nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_training_is_resumed_as_a_linked_job_with_a_suggestion_applied() {
+    let mut s = Server::start_with(
+        single_threaded(Options::default()).env("TUNEWRIGHT_FAULT_OOM_AT_STEP", "6"),
+    )
+    .await;
+    let p = project_with_dataset(&s, "resume").await;
+    let id = submit_train(&s, &p, train_config(12, 4)).await;
+    let failed = finished(&s, &id).await;
+    assert_eq!(failed["error"]["error_code"], "TRAINING_OOM", "{failed}");
+    let a: Value = s
+        .get(&format!("/api/v1/jobs/{id}/analysis"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(a["job_id"], id.as_str(), "{a}");
+    let first = a["suggestions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["config_changes"].clone())
+        .find(|c| c.get("per_device_train_batch_size").is_some())
+        .expect("a smaller micro-batch is suggested");
+    assert_eq!(
+        first,
+        json!({"per_device_train_batch_size": 1, "gradient_accumulation_steps": 4}),
+        "{a}"
+    );
+    let resume = |body: Value| {
+        let url = format!("/api/v1/jobs/{id}/resume");
+        let s = &s;
+        async move { s.post_json(&url, body).await }
+    };
+
+    // What cannot be resumed: refused, nothing written.
+    let before = last_seq(&s).await;
+    support::expect_error(
+        resume(json!({"from_step": 3})).await,
+        404,
+        "CHECKPOINT_NOT_FOUND",
+    )
+    .await;
+    support::expect_error(
+        resume(json!({"config_changes": {"lora_r": 0}})).await,
+        400,
+        "VALIDATION_ERROR",
+    )
+    .await;
+    support::expect_error(
+        resume(json!({"config_changes": [1]})).await,
+        400,
+        "VALIDATION_ERROR",
+    )
+    .await;
+    let r = s
+        .post_json(
+            "/api/v1/jobs/job_0190f6c4e8a87c3b9d0e5f1a2b3c4d5e/resume",
+            json!({}),
+        )
+        .await;
+    support::expect_error(r, 404, "JOB_NOT_FOUND").await;
+    assert_eq!(last_seq(&s).await, before, "refused resumes wrote nothing");
+
+    // From the checkpoint at step 4, with the suggestion applied.
+    let r = resume(json!({"from_step": 4, "config_changes": first})).await;
+    assert_eq!(r.status(), 201);
+    let next: Value = r.json().await.unwrap();
+    let next_id = next["id"].as_str().unwrap().to_string();
+    assert_eq!(next["resumed_from_job"], id.as_str(), "{next}");
+    assert_eq!(next["resume_from_step"], 4, "{next}");
+    assert_eq!(next["config"]["per_device_train_batch_size"], 1, "{next}");
+    let done = finished(&s, &next_id).await;
+    assert_eq!(done["status"], "success", "{done}");
+    assert_eq!(
+        done["resumed_from_step"], 4,
+        "it started from the checkpoint: {done}"
+    );
+    let evs = events(&s, &next_id).await;
+    assert_eq!(of_type(&evs, "resume_linked").len(), 1);
+    assert!(
+        checkpoint_steps(&evs).iter().all(|step| *step > 4),
+        "its own checkpoints come after step 4: {evs:?}"
+    );
+    let old = job(&s, &id).await;
+    assert_eq!(old["resumed_by_jobs"], json!([next_id]), "{old}");
+    // A finished run is not resumed.
+    let r = s
+        .post_json(&format!("/api/v1/jobs/{next_id}/resume"), json!({}))
+        .await;
+    support::expect_error(r, 409, "CONFLICT").await;
+
+    // A change of the adapter's shape starts from step 0, and the job says so.
+    let r = resume(json!({"config_changes": {"lora_r": 4}, "from_step": 4})).await;
+    assert_eq!(r.status(), 201);
+    let fresh: Value = r.json().await.unwrap();
+    assert_eq!(fresh["resume_from_step"], Value::Null, "{fresh}");
+    let fresh_id = fresh["id"].as_str().unwrap().to_string();
+    let done = finished(&s, &fresh_id).await;
+    // It really started from step 0: only a run that did not resume meets the injected fault.
+    assert_eq!(done["error"]["error_code"], "TRAINING_OOM", "{done}");
+    assert_eq!(done["resumed_from_step"], Value::Null, "{done}");
+
+    s.signal("TERM");
+    assert!(s.wait_exit().success());
+    let (ok, text) = support::replay_verify(&s.data_dir);
+    assert!(ok, "{text}");
 }

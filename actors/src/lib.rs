@@ -10,6 +10,7 @@
 //! - `executor`: the protocol job executors implement (generation, training, export).
 //! - `analyzer`: failure text -> `{error_type, error_phase, description, confidence, suggestions}`.
 //! - `hardware`: the cached hardware probe (devices, memory, versions).
+//! - `resume`: a failed or cancelled training continued as a new, linked job.
 //! - `service`: the facade the HTTP layer and the CLI use.
 
 // `Failure` is the domain's error record (code, detail, context, analysis) and is returned by
@@ -26,6 +27,7 @@ pub mod ledger;
 pub mod lifecycle;
 pub mod policy;
 pub mod project;
+pub mod resume;
 pub mod scheduler;
 pub mod service;
 pub mod supervisor;

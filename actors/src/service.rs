@@ -19,6 +19,7 @@ use crate::executor::{ExecutorActor, ExecutorArgs, Executors};
 use crate::hardware::{HardwareProbe, ProbeCommand};
 use crate::ledger::{log_failure, Ledger};
 use crate::project::{DatasetRecord, FileRecord, NewJob, ProjectLimits, Projects};
+use crate::resume::ResumeRequest;
 use crate::scheduler::{
     Scheduler, SchedulerArgs, SchedulerConfig, SchedulerMsg, SchedulerOutcomes,
 };
@@ -350,6 +351,7 @@ impl Service {
             recorded: admitted.recorded,
             max_retries: sched.policies.get(kind).max_retries,
             queue_timeout_ms: sched.queue_timeout.as_millis() as u64,
+            resumes: None,
         };
         let job = self.inner.projects.create_job(id, new).await?;
         if let Ok(s) = self.scheduler() {
@@ -361,6 +363,49 @@ impl Service {
     /// The admission rules (for executors that resolve what admission recorded).
     pub fn admission(&self) -> &Admission {
         &self.inner.admission
+    }
+
+    /// A new training continuing `job` (failed or cancelled) from one of its checkpoints with
+    /// `request`'s config changes, admitted like any submission, linked to it.
+    pub async fn resume_job(&self, job: JobId, request: ResumeRequest) -> Result<JobView, Failure> {
+        self.check_accepting()?;
+        let Some(source) = self.read(|s| s.jobs.get(&job).cloned()) else {
+            return Err(Failure::new(
+                ErrorCode::JobNotFound,
+                ctx! {"job_id" => job.to_string()},
+            ));
+        };
+        let new_id = JobId::new();
+        let layout = self.layout();
+        let project = source.project_id;
+        // Verifying a checkpoint hashes its files: off the async runtime.
+        let plan = tokio::task::spawn_blocking(move || {
+            crate::resume::plan(&source, new_id, &request, &layout)
+        })
+        .await
+        .map_err(|e| {
+            Failure::new(ErrorCode::InternalError, ctx! {})
+                .caused_by(format!("planning the resume: {e}"))
+        })??;
+        let admitted = self
+            .inner
+            .admission
+            .admit(JobKind::Train, &plan.config)
+            .await?;
+        let sched = &self.inner.config.scheduler;
+        let new = NewJob {
+            id: new_id,
+            config: admitted.config,
+            recorded: admitted.recorded,
+            max_retries: sched.policies.get(JobKind::Train).max_retries,
+            queue_timeout_ms: sched.queue_timeout.as_millis() as u64,
+            resumes: Some(plan.link),
+        };
+        let created = self.inner.projects.create_job(project, new).await?;
+        if let Ok(s) = self.scheduler() {
+            let _ = s.send_message(SchedulerMsg::Wake);
+        }
+        Ok(created)
     }
 
     pub async fn cancel_job(&self, job: JobId) -> Result<JobView, Failure> {

@@ -199,6 +199,13 @@ fn samples() -> Vec<Event> {
             resumed_from_step: 50,
         }
         .into(),
+        ResumeLinked {
+            job_id: jid(),
+            from_job: JobId([0x33; 16]),
+            from_step: Some(50),
+            changed_keys: vec!["per_device_train_batch_size".into()],
+        }
+        .into(),
         TrainingRemediated {
             job_id: jid(),
             cause: ErrorCode::TrainingOom,

@@ -244,6 +244,12 @@ pub struct JobOut {
     pub interruptions: u32,
     /// A queued training's place in the device's FIFO queue (1: next).
     pub queue_position: Option<usize>,
+    /// The earlier training this one continues, and the checkpoint step it starts from
+    /// (`null`: step 0).
+    pub resumed_from_job: Option<String>,
+    pub resume_from_step: Option<u64>,
+    /// Later trainings that continue this one.
+    pub resumed_by_jobs: Vec<String>,
 }
 
 impl From<&JobView> for JobOut {
@@ -266,6 +272,9 @@ impl From<&JobView> for JobOut {
             resumed_from_step: j.resumed_from_step,
             interruptions: j.interruptions,
             queue_position: None,
+            resumed_from_job: j.resumed_from_job.map(|id| id.to_string()),
+            resume_from_step: j.resume_from_step,
+            resumed_by_jobs: j.resumed_by_jobs.iter().map(|id| id.to_string()).collect(),
         }
     }
 }
@@ -394,6 +403,18 @@ pub struct CreateJob {
 
 fn empty_object() -> serde_json::Value {
     serde_json::json!({})
+}
+
+/// `POST /api/v1/jobs/{id}/resume`: continue a failed or cancelled training as a new job.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ResumeJob {
+    /// The checkpoint step to start from (default: the newest that verifies).
+    pub from_step: Option<u64>,
+    /// Config keys to change from the earlier run's config, with their new values.
+    #[serde(default = "empty_object")]
+    #[schema(value_type = Object)]
+    pub config_changes: serde_json::Value,
 }
 
 /// `GET` list query: `?cursor=&limit=`.

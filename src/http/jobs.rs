@@ -5,13 +5,14 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
 use tunewright_actors::analyzer::analyze_job_failure;
+use tunewright_actors::resume::ResumeRequest;
 use tunewright_actors::Service;
 use tunewright_events::projection::JobView;
 use tunewright_schemas::{ctx, ErrorCode, JobId, JobKind};
 
 use super::dto::{
     page_limit, paginate, AnalysisOut, ArtifactOut, ArtifactPage, CreateJob, JobOut, JobPage,
-    PageQuery,
+    PageQuery, ResumeJob,
 };
 use super::error::{ApiError, ApiResult, ErrorBody};
 use super::ids::{job_id, job_not_found, project_id, project_not_found};
@@ -123,6 +124,33 @@ pub async fn cancel_job(
     let service = st.service()?;
     let job = service.cancel_job(id).await?;
     Ok(Json(job_out(service, &job)))
+}
+
+/// Continue a failed or cancelled training as a new job, linked to it (docs/jobs.md).
+#[utoipa::path(post, path = "/api/v1/jobs/{id}/resume", tag = "jobs",
+    params(("id" = String, Path, description = "The failed or cancelled training")),
+    request_body = ResumeJob,
+    responses(
+        (status = 201, description = "The new, linked training (admitted and queued)", body = JobOut),
+        (status = 400, description = "VALIDATION_ERROR, TRAINING_NO_GPU, MODEL_UNSUPPORTED_ARCH", body = ErrorBody),
+        (status = 401, description = "UNAUTHORIZED", body = ErrorBody),
+        (status = 404, description = "JOB_NOT_FOUND, CHECKPOINT_NOT_FOUND or MODEL_NOT_FOUND", body = ErrorBody),
+        (status = 409, description = "CONFLICT (not a failed or cancelled training), TRAINING_ALREADY_RUNNING", body = ErrorBody),
+        (status = 503, description = "SERVICE_UNAVAILABLE", body = ErrorBody),
+    ))]
+pub async fn resume_job(
+    State(st): State<AppState>,
+    ApiPath(id): ApiPath<String>,
+    ApiJson(body): ApiJson<ResumeJob>,
+) -> ApiResult<(StatusCode, Json<JobOut>)> {
+    let id = job_id(&id)?;
+    let service = st.service()?;
+    let request = ResumeRequest {
+        from_step: body.from_step,
+        config_changes: body.config_changes,
+    };
+    let job = service.resume_job(id, request).await?;
+    Ok((StatusCode::CREATED, Json(job_out(service, &job))))
 }
 
 /// The analysis of the job's failure (its final failure, else its latest failed attempt).

@@ -75,6 +75,7 @@ fn documented() -> OpenApiRouter<AppState> {
         .routes(routes!(jobs::submit_job, jobs::list_jobs))
         .routes(routes!(jobs::get_job))
         .routes(routes!(jobs::cancel_job))
+        .routes(routes!(jobs::resume_job))
         .routes(routes!(jobs::job_analysis))
         .routes(routes!(jobs::job_artifacts))
         .routes(routes!(events::list_events))

@@ -105,6 +105,7 @@ pub fn run(spec_path: &Path, stop: StopFlag) -> Result<Value, Failure> {
     let outcome = train(&train_spec, &mut hooks).map_err(|e| {
         out::log(format!("training failed: {e}"));
         e.to_failure()
+            .with_field("job_id", json!(spec.job_id.clone()))
     })?;
     if let Some(why) = &outcome.stopped {
         out::log(format!("stopped at step {}: {why}", outcome.steps));

@@ -6,7 +6,7 @@
 
 use std::path::{Path, PathBuf};
 
-use tunewright_schemas::{ctx, ErrorCode, Failure};
+use tunewright_schemas::{ctx, ErrorCode, ErrorPhase, Failure};
 
 #[derive(Debug, thiserror::Error)]
 pub enum TrainerError {
@@ -91,6 +91,33 @@ impl TrainerError {
         }
     }
 
+    /// Where in the run this error happened, when it says.
+    pub fn phase(&self) -> Option<ErrorPhase> {
+        let word = |w: &str| match w {
+            "model load" | "model_load" => Some(ErrorPhase::ModelLoad),
+            "forward" | "backward" | "optimizer" | "training" => Some(ErrorPhase::Training),
+            "evaluation" | "eval" => Some(ErrorPhase::Evaluation),
+            "export" | "merge" => Some(ErrorPhase::Export),
+            "checkpoint" => Some(ErrorPhase::Checkpoint),
+            _ => None,
+        };
+        match self {
+            TrainerError::Oom { phase, .. } | TrainerError::Torch { phase, .. } => word(phase),
+            TrainerError::ModelNotFound { .. }
+            | TrainerError::UnsupportedArch { .. }
+            | TrainerError::ModelLoad { .. } => Some(ErrorPhase::ModelLoad),
+            TrainerError::Diverged { .. } => Some(ErrorPhase::Training),
+            TrainerError::Checkpoint { .. } => Some(ErrorPhase::Checkpoint),
+            TrainerError::ExportArtifactsMissing { .. } | TrainerError::ExportWrite { .. } => {
+                Some(ErrorPhase::Export)
+            }
+            TrainerError::InvalidLora { .. } => Some(ErrorPhase::Preflight),
+            TrainerError::NoGpu => Some(ErrorPhase::Preflight),
+            TrainerError::Rejected(f) => f.phase,
+            TrainerError::Io { .. } => None,
+        }
+    }
+
     /// The catalog failure for this error, with the raw text as its cause.
     pub fn to_failure(&self) -> Failure {
         if let TrainerError::Rejected(f) = self {
@@ -100,8 +127,10 @@ impl TrainerError {
             TrainerError::Rejected(_) => ctx! {},
             TrainerError::Diverged { step, value } => ctx! { "step" => step, "value" => value },
             TrainerError::NoGpu => ctx! {},
+            // The job's id is the worker's to add (`Failure::with_field`): the trainer knows
+            // only the checkpoint's path.
             TrainerError::Checkpoint { path, reason } => {
-                ctx! { "job_id" => path.display().to_string(), "reason" => reason }
+                ctx! { "path" => path.display().to_string(), "reason" => format!("{}: {reason}", path.display()) }
             }
             TrainerError::Io { path, reason } => {
                 ctx! { "reason" => format!("{}: {reason}", path.display()) }
@@ -126,6 +155,7 @@ impl TrainerError {
             TrainerError::ExportWrite { reason } => ctx! { "reason" => reason },
         };
         let mut failure = Failure::new(self.code(), context);
+        failure.phase = self.phase();
         if let TrainerError::ExportArtifactsMissing { reason, .. } = self {
             failure.detail = format!("{}: {reason}", failure.detail);
         }

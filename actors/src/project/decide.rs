@@ -63,6 +63,8 @@ pub struct NewJob {
     pub recorded: serde_json::Value,
     pub max_retries: u32,
     pub queue_timeout_ms: u64,
+    /// The earlier training this one continues, when it does.
+    pub resumes: Option<ResumeLinked>,
 }
 
 /// What can be asked of an existing project.
@@ -351,6 +353,16 @@ fn create_job(state: &State, p: &ProjectView, new: &NewJob) -> Result<Vec<Event>
         max_retries: new.max_retries,
         queue_timeout_ms: new.queue_timeout_ms,
     })];
+    if let Some(link) = &new.resumes {
+        let from = state.jobs.get(&link.from_job);
+        if from.is_none_or(|j| j.project_id != p.id || j.kind != JobKind::Train) {
+            return Err(validation(format!(
+                "job {} is not a training of project {}",
+                link.from_job, p.id
+            )));
+        }
+        events.push(Event::ResumeLinked(link.clone()));
+    }
     events.extend(status::change(
         p,
         status::on_job_created(kind, p.status),

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 
 use sha2::{Digest, Sha256};
 use tunewright_events::event::{CheckpointRejected, Event};
-use tunewright_events::projection::CheckpointView;
+use tunewright_events::projection::{CheckpointView, JobView};
 use tunewright_schemas::{ctx, DataLayout, ErrorCode, Failure, JobId};
 
 /// Where an attempt starts.
@@ -48,6 +48,28 @@ pub fn choose(
         ctx! {"job_id" => job_id.to_string(), "reason" => format!(
         "all {} checkpoints are missing or fail their hash check", checkpoints.len())},
     ))
+}
+
+/// The resume point of a training that continues an earlier run: that run's checkpoint `c`,
+/// which must still verify (it belongs to the other job, so it is not rejected here).
+pub fn inherited(
+    job: &JobView,
+    layout: &DataLayout,
+    c: &CheckpointView,
+) -> Result<ResumePoint, Failure> {
+    let dir = layout.resolve(&c.dir);
+    match verify(&dir, c) {
+        Ok(()) => Ok(ResumePoint::Checkpoint { step: c.step, dir }),
+        Err(reason) => Err(Failure::new(
+            ErrorCode::CheckpointNotFound,
+            ctx! {"job_id" => job.id.to_string(), "reason" => format!(
+                "the checkpoint at step {} of job {} it continues fails its check: {reason}",
+                c.step,
+                job.resumed_from_job.map(|j| j.to_string()).unwrap_or_default()
+            )},
+        )
+        .in_phase(tunewright_schemas::ErrorPhase::Checkpoint)),
+    }
 }
 
 /// Check every recorded file's size and sha256.

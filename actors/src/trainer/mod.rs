@@ -92,6 +92,19 @@ pub fn with_model_dir(config: &Value) -> Result<Value, Failure> {
     ))
 }
 
+/// The earlier run's checkpoint a linked training starts from, if it has one.
+fn inherited_checkpoint(ctx: &JobContext) -> Option<tunewright_events::projection::CheckpointView> {
+    let (from, step) = (ctx.job.resumed_from_job?, ctx.job.resume_from_step?);
+    ctx.events.ledger().read(|s| {
+        s.jobs
+            .get(&from)?
+            .checkpoints
+            .iter()
+            .find(|c| c.step == step && c.rejected.is_none())
+            .cloned()
+    })
+}
+
 fn internal(reason: String) -> Failure {
     Failure::new(ErrorCode::InternalError, ctx! {"reason" => reason.clone()}).caused_by(reason)
 }
@@ -112,6 +125,9 @@ impl JobExecutor for TrainerExecutor {
             ctx.layout.clone(),
             ctx.job.checkpoints.clone(),
         );
+        // A training that continues an earlier run starts from that run's checkpoint until it
+        // has written its own.
+        let inherited = inherited_checkpoint(&ctx);
         let mut restarts = 0u64;
         let mut remedies = earlier_remedies;
         let mut run = 0u32;
@@ -119,8 +135,10 @@ impl JobExecutor for TrainerExecutor {
             run += 1;
             // Where this run starts: the newest checkpoint that passes its hash check.
             let mut rejections = Vec::new();
-            let choice =
-                checkpoints::choose(job_id, &ctx.layout, &writer.checkpoints, &mut rejections);
+            let choice = match (&inherited, writer.checkpoints.is_empty()) {
+                (Some(c), true) => checkpoints::inherited(&ctx.job, &ctx.layout, c),
+                _ => checkpoints::choose(job_id, &ctx.layout, &writer.checkpoints, &mut rejections),
+            };
             for e in &rejections {
                 if let Event::CheckpointRejected(r) = e {
                     if let Some(c) = writer.checkpoints.iter_mut().find(|c| c.step == r.step) {

@@ -134,7 +134,7 @@ impl WorkerLauncher {
                             Err(_) => WorkerLine::Log { line: l },
                         };
                         match &parsed {
-                            WorkerLine::Log { line } => push(&mut tail, line.clone()),
+                            WorkerLine::Log { line } => push_once(&mut tail, line.clone()),
                             WorkerLine::Result { value } => end = Some(WorkerEnd::Result(value.clone())),
                             WorkerLine::Failure { failure }
                                 // A stop on request is reported as such, not as the failure
@@ -155,7 +155,7 @@ impl WorkerLauncher {
                     }
                     _ => break,
                 },
-                Some(l) = err_rx.recv() => push(&mut tail, l),
+                Some(l) = err_rx.recv() => push_once(&mut tail, l),
                 r = stop.wait(), if requested.is_none() => {
                     requested = Some(r);
                     send(&mut stdin, r).await;
@@ -174,7 +174,7 @@ impl WorkerLauncher {
             let _ = tokio::time::timeout(Duration::from_secs(2), task).await;
         }
         while let Ok(l) = err_rx.try_recv() {
-            push(&mut tail, l);
+            push_once(&mut tail, l);
         }
         let log_tail: Vec<String> = tail.into_iter().collect();
         Ok(match (end, status) {
@@ -208,6 +208,15 @@ async fn send(stdin: &mut Option<ChildStdin>, r: StopRequest) {
         if s.write_all(line.as_bytes()).await.is_err() || s.flush().await.is_err() {
             *stdin = None;
         }
+    }
+}
+
+/// A log line, unless the recent tail has it: the worker writes its own log lines both to
+/// stderr and as `log` lines on stdout, and the tail should hold each once (a panic or a native
+/// library's message reaches stderr only, and is kept).
+fn push_once(tail: &mut VecDeque<String>, line: String) {
+    if !tail.iter().rev().take(8).any(|l| *l == line) {
+        push(tail, line);
     }
 }
 

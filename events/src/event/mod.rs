@@ -173,6 +173,7 @@ events! {
     CheckpointRejected(CheckpointRejected) = 61, v 1;
     TrainingResumed(TrainingResumed) = 62, v 1;
     TrainingRemediated(TrainingRemediated) = 63, v 1;
+    ResumeLinked(ResumeLinked) = 64, v 1;
     GenerationChunkDone(GenerationChunkDone) = 80, v 1;
     ServiceStarted(ServiceStarted) = 100, v 1;
     ServiceStopped(ServiceStopped) = 101, v 1;
@@ -208,6 +209,7 @@ impl Event {
             CheckpointRejected(e) => StreamId::Job(e.job_id),
             TrainingResumed(e) => StreamId::Job(e.job_id),
             TrainingRemediated(e) => StreamId::Job(e.job_id),
+            ResumeLinked(e) => StreamId::Job(e.job_id),
             GenerationChunkDone(e) => StreamId::Job(e.job_id),
             ServiceStarted(_) | ServiceStopped(_) | ActorFailed(_) | ActorRestarted(_)
             | SupervisorGaveUp(_) => StreamId::Service,

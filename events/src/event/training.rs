@@ -47,6 +47,18 @@ pub struct TrainingRemediated {
     pub config_changes: Json,
 }
 
+/// A new training continues an earlier one that failed or was cancelled: from the earlier
+/// run's checkpoint at `from_step`, or from step 0 (`None`: no verified checkpoint, or a
+/// config change a checkpoint cannot carry). Recorded with the new job's creation.
+#[derive(Debug, Clone, PartialEq, Serialize, bincode::Encode, bincode::Decode)]
+pub struct ResumeLinked {
+    pub job_id: JobId,
+    pub from_job: JobId,
+    pub from_step: Option<u64>,
+    /// The config keys changed from the earlier run's effective config.
+    pub changed_keys: Vec<String>,
+}
+
 /// One document chunk was turned into examples (or given up on) by a generation job.
 #[derive(Debug, Clone, PartialEq, Serialize, bincode::Encode, bincode::Decode)]
 pub struct GenerationChunkDone {
@@ -69,6 +81,9 @@ impl TrainingResumed {
 }
 impl TrainingRemediated {
     pub const NAME: &'static str = "training_remediated";
+}
+impl ResumeLinked {
+    pub const NAME: &'static str = "resume_linked";
 }
 impl GenerationChunkDone {
     pub const NAME: &'static str = "generation_chunk_done";

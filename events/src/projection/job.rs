@@ -77,6 +77,12 @@ pub struct JobView {
     pub chunks_done: BTreeMap<u32, ChunkDoneView>,
     /// The dataset this job imported into its project, once it has.
     pub imported_dataset: Option<DatasetView>,
+    /// The earlier training this one continues, and the step of its checkpoint it starts
+    /// from (`None`: from step 0).
+    pub resumed_from_job: Option<JobId>,
+    pub resume_from_step: Option<u64>,
+    /// Later trainings that continue this one.
+    pub resumed_by_jobs: Vec<JobId>,
 }
 
 impl JobView {
@@ -124,6 +130,9 @@ pub(super) fn apply(
                 project_deleted: false,
                 chunks_done: BTreeMap::new(),
                 imported_dataset: None,
+                resumed_from_job: None,
+                resume_from_step: None,
+                resumed_by_jobs: Vec::new(),
             },
         );
         return None;
@@ -260,6 +269,11 @@ fn apply_to_job(job: &mut JobView, event: &Event) -> Option<String> {
                     repair_step: e.repair_step.clone(),
                 },
             );
+            None
+        }
+        Event::ResumeLinked(e) => {
+            job.resumed_from_job = Some(e.from_job);
+            job.resume_from_step = e.from_step;
             None
         }
         Event::JobNote(_) => None,

@@ -79,6 +79,7 @@ impl State {
             | Event::CheckpointRejected(_)
             | Event::TrainingResumed(_)
             | Event::TrainingRemediated(_)
+            | Event::ResumeLinked(_)
             | Event::GenerationChunkDone(_) => {
                 job::apply(&mut self.jobs, stored.seq, ts, &stored.event)
             }
@@ -88,6 +89,11 @@ impl State {
             | Event::ActorRestarted(_)
             | Event::SupervisorGaveUp(_) => None,
         };
+        if let Event::ResumeLinked(e) = &stored.event {
+            if let Some(from) = self.jobs.get_mut(&e.from_job) {
+                from.resumed_by_jobs.push(e.job_id);
+            }
+        }
         if let Event::DatasetImported(e) = &stored.event {
             // A dataset a job generated: the job knows it imported it (an attempt after a
             // crash between the import and the outcome must not import it twice).

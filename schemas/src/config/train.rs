@@ -135,6 +135,17 @@ pub struct TrainConfig {
     pub remediate_divergence: bool,
 }
 
+/// Config keys whose change a checkpoint cannot carry: the base model under the adapter and
+/// the adapter's shape and placement. A training resumed with one of them changed starts from
+/// step 0.
+pub const CHECKPOINT_BOUND_KEYS: &[&str] = &[
+    "base_model",
+    "revision",
+    "lora_r",
+    "lora_alpha",
+    "target_modules",
+];
+
 fn bad(field: &str, reason: &str) -> Failure {
     Failure::new(
         ErrorCode::ValidationError,
