@@ -49,22 +49,22 @@
 
   function jobPage(root) {
     var charts = document.getElementById("charts");
-    var curves = JSON.parse(charts.dataset.curves);
     var jobId = root.dataset.jobId;
+    var curves = charts ? JSON.parse(charts.dataset.curves) : { loss: [[], []], eval_loss: [[], []], learning_rate: [[], []], grad_norm: [[], []] };
     var state = {
       loss: toMap(curves.loss), eval: toMap(curves.eval_loss),
       lr: toMap(curves.learning_rate), grad: toMap(curves.grad_norm),
-      after: Number(root.dataset.after),
+      after: Number(root.dataset.after), repeated: 0,
     };
     window.tunewrightCurves = state;
-    var plots = {
+    var plots = charts ? {
       loss: chart(document.getElementById("chart-loss"), ["training loss", "eval loss"], [state.loss, state.eval]),
       lr: chart(document.getElementById("chart-lr"), ["learning rate"], [state.lr], true),
       grad: chart(document.getElementById("chart-grad"), ["gradient norm"], [state.grad]),
-    };
+    } : {};
     var pending = false;
     function redraw() {
-      if (pending) return;
+      if (pending || !charts) return;
       pending = true;
       requestAnimationFrame(function () {
         pending = false;
@@ -74,7 +74,7 @@
         charts.dataset.points = String(state.loss.size);
       });
     }
-    charts.dataset.points = String(state.loss.size);
+    if (charts) charts.dataset.points = String(state.loss.size);
     window.addEventListener("resize", function () {
       Object.keys(plots).forEach(function (k) {
         var el = plots[k].root.parentElement;
@@ -82,7 +82,7 @@
       });
     });
 
-    var live = document.getElementById("live-state");
+    var live = document.getElementById("live-state") || document.createElement("span");
     var refresh = null;
     function changed() {
       clearTimeout(refresh);
@@ -93,6 +93,7 @@
       if (el) el.textContent = text;
     }
     function progress(d, seconds) {
+      if (d.loss != null && state.loss.has(d.step)) state.repeated += 1;
       if (d.loss != null) state.loss.set(d.step, d.loss);
       if (d.learning_rate != null) state.lr.set(d.step, d.learning_rate);
       if (d.grad_norm != null) state.grad.set(d.step, d.grad_norm);
@@ -158,7 +159,7 @@
 
   document.addEventListener("DOMContentLoaded", function () {
     var job = document.getElementById("job");
-    if (job && document.getElementById("charts")) jobPage(job);
+    if (job) jobPage(job);
     var compare = document.getElementById("compare-chart");
     if (compare) comparePage(compare);
   });
