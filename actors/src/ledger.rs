@@ -42,6 +42,7 @@ impl Ledger {
             for e in batch {
                 s.apply(e);
             }
+            crate::lifecycle::log_batch(&s, batch);
         }));
         Ok(Ledger { log, state })
     }

@@ -1,6 +1,8 @@
 //! tunewright-actors: the supervised actor system.
 //!
+//! - `admission`: a submitted job judged before anything is written (docs/jobs.md).
 //! - `ledger`: the event log plus the live state folded from it (append, apply, answer).
+//! - `lifecycle`: the job lifecycle lines operators read in the logs.
 //! - `supervisor`: restarts failed actors with backoff, escalates after too many.
 //! - `project`: one actor per project, the project state machine (docs/projects.md).
 //! - `scheduler`: the job queue and job state machine (docs/jobs.md), retries, recovery.
@@ -14,12 +16,14 @@
 // value on purpose; boxing it everywhere would only add noise.
 #![allow(clippy::result_large_err)]
 
+pub mod admission;
 pub mod analyzer;
 pub mod executor;
 pub mod export;
 pub mod generation;
 pub mod hardware;
 pub mod ledger;
+pub mod lifecycle;
 pub mod policy;
 pub mod project;
 pub mod scheduler;

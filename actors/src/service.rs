@@ -13,6 +13,8 @@ use tunewright_events::projection::{DatasetView, FileView, JobView, ProjectView,
 use tunewright_events::{Event, EventLog, State};
 use tunewright_schemas::{ctx, DataLayout, ErrorCode, Failure, FileId, JobId, JobKind, ProjectId};
 
+use crate::admission::hub_cache::HubCache;
+use crate::admission::Admission;
 use crate::executor::{ExecutorActor, ExecutorArgs, Executors};
 use crate::hardware::{HardwareProbe, ProbeCommand};
 use crate::ledger::{log_failure, Ledger};
@@ -66,8 +68,8 @@ struct Inner {
     ready: AtomicBool,
     accepting: AtomicBool,
     gave_up: watch::Receiver<Option<String>>,
-    train_admission: tokio::sync::Mutex<()>,
     hardware: HardwareProbe,
+    admission: Admission,
 }
 
 /// A short random name for this instance's actors (several services may share a process).
@@ -96,6 +98,7 @@ impl Service {
         let projects = Projects::new(ledger.clone(), config.limits.clone());
         let registry = ChildRegistry::default();
         let running = Arc::new(std::sync::Mutex::new(Default::default()));
+        let hardware = HardwareProbe::new(config.probe.clone());
         let first_start = Arc::new(AtomicBool::new(true));
         let instance = uuid_like();
         let scheduler_name = format!("scheduler-{instance}");
@@ -131,11 +134,12 @@ impl Service {
         initial.push(scheduler_name.clone());
         {
             let name = scheduler_name.clone();
-            let (ledger, projects, config, running) = (
+            let (ledger, projects, config, running, hardware) = (
                 ledger.clone(),
                 projects.clone(),
                 config.clone(),
                 running.clone(),
+                hardware.clone(),
             );
             registry.register(ChildSpec::new(scheduler_name.clone(), move |sup| {
                 let name = name.clone();
@@ -148,6 +152,7 @@ impl Service {
                     config: config.scheduler.clone(),
                     layout: config.layout(),
                     running: running.clone(),
+                    hardware: hardware.clone(),
                     first_start: first_start.clone(),
                 };
                 Box::pin(async move {
@@ -180,7 +185,6 @@ impl Service {
                 recovered_events: recovered,
             })])
             .await?;
-        let config_probe = config.probe.clone();
         let inner = Inner {
             config,
             ledger,
@@ -190,8 +194,8 @@ impl Service {
             ready: AtomicBool::new(true),
             accepting: AtomicBool::new(true),
             gave_up,
-            train_admission: tokio::sync::Mutex::new(()),
-            hardware: HardwareProbe::new(config_probe),
+            admission: Admission::new(hardware.clone(), HubCache::of_process()),
+            hardware,
         };
         Ok(Service {
             inner: Arc::new(inner),
@@ -326,7 +330,8 @@ impl Service {
             .await
     }
 
-    /// Create a job (validated against its project) and wake the scheduler.
+    /// Judge a job (admission, then its project's decision) and, when it passes, create it
+    /// and wake the scheduler. A refused job leaves nothing in the log.
     pub async fn submit_job(
         &self,
         id: ProjectId,
@@ -334,40 +339,28 @@ impl Service {
         config: serde_json::Value,
     ) -> Result<JobView, Failure> {
         self.check_accepting()?;
-        if !config.is_object() {
-            return Err(Failure::new(
-                ErrorCode::ValidationError,
-                ctx! {"reason" => "config must be a JSON object"},
-            ));
+        if !self.read(|s| s.projects.contains_key(&id)) {
+            return Err(crate::project::not_found(id));
         }
+        let admitted = self.inner.admission.admit(kind, &config).await?;
         let sched = &self.inner.config.scheduler;
         let new = NewJob {
-            kind,
-            config,
+            id: JobId::new(),
+            config: admitted.config,
+            recorded: admitted.recorded,
             max_retries: sched.policies.get(kind).max_retries,
             queue_timeout_ms: sched.queue_timeout.as_millis() as u64,
-        };
-        // One device: admission of trainings is serialised across projects.
-        let _admission = if kind == JobKind::Train {
-            Some(self.inner.train_admission.lock().await)
-        } else {
-            None
         };
         let job = self.inner.projects.create_job(id, new).await?;
         if let Ok(s) = self.scheduler() {
             let _ = s.send_message(SchedulerMsg::Wake);
-            let timeout = self.inner.config.scheduler.queue_timeout;
-            let job_id = job.id;
-            let name = self.inner.scheduler_name.clone();
-            tokio::spawn(async move {
-                tokio::time::sleep(timeout).await;
-                if let Some(cell) = ractor::registry::where_is(name) {
-                    let s: ActorRef<SchedulerMsg> = cell.into();
-                    let _ = s.send_message(SchedulerMsg::QueueTimeout(job_id));
-                }
-            });
         }
         Ok(job)
+    }
+
+    /// The admission rules (for executors that resolve what admission recorded).
+    pub fn admission(&self) -> &Admission {
+        &self.inner.admission
     }
 
     pub async fn cancel_job(&self, job: JobId) -> Result<JobView, Failure> {

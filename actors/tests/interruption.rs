@@ -46,23 +46,18 @@ async fn a_running_job_that_cannot_resume_fails_with_its_kind_code_after_a_resta
         let svc = Service::start(cfg.clone(), executors()).await.unwrap();
         let p = svc.create_project("gen").await.unwrap().id;
         svc.record_file(p, dataset_doc()).await.unwrap();
-        let gen = svc
-            .submit_job(
-                p,
-                JobKind::DatasetGenerate,
-                serde_json::json!({"script": ["hang", "ok"]}),
-            )
+        let gen = submit(&svc, p, JobKind::DatasetGenerate, &["hang", "ok"])
             .await
             .unwrap();
         wait_status(&svc, gen.id, JobStatus::Running).await;
-        let preview = svc
-            .submit_job(
-                p,
-                JobKind::DatasetPreview,
-                serde_json::json!({"script": ["fail:OLLAMA_API_RATE_LIMIT", "ok"]}),
-            )
-            .await
-            .unwrap();
+        let preview = submit(
+            &svc,
+            p,
+            JobKind::DatasetPreview,
+            &["fail:OLLAMA_API_RATE_LIMIT", "ok"],
+        )
+        .await
+        .unwrap();
         let r = wait_status(&svc, preview.id, JobStatus::Retrying).await;
         let due = r.retry_due_at_ms.expect("a retrying job has a due time");
         svc.shutdown("test restart").await.unwrap();

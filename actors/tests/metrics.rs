@@ -31,32 +31,22 @@ async fn job_outcomes_retries_and_failure_codes_are_counted() {
     let p = ready_project(&svc, "metrics").await;
 
     // Two retryable failures then success: 2 retries, 2 failures of that code, 1 success.
-    let preview = svc
-        .submit_job(
-            p,
-            JobKind::DatasetPreview,
-            serde_json::json!({"script": ["fail:OLLAMA_API_TIMEOUT", "fail:OLLAMA_API_TIMEOUT", "ok"]}),
-        )
-        .await
-        .unwrap();
+    let preview = submit(
+        &svc,
+        p,
+        JobKind::DatasetPreview,
+        &["fail:OLLAMA_API_TIMEOUT", "fail:OLLAMA_API_TIMEOUT", "ok"],
+    )
+    .await
+    .unwrap();
     wait_status(&svc, preview.id, JobStatus::Success).await;
     // Training never retries: 1 failure, 0 retries.
-    let train = svc
-        .submit_job(
-            p,
-            JobKind::Train,
-            serde_json::json!({"script": ["fail:TRAINING_OOM"]}),
-        )
+    let train = submit(&svc, p, JobKind::Train, &["fail:TRAINING_OOM"])
         .await
         .unwrap();
     wait_status(&svc, train.id, JobStatus::Failed).await;
     // A cancelled job.
-    let hang = svc
-        .submit_job(
-            p,
-            JobKind::DatasetPreview,
-            serde_json::json!({"script": ["hang"]}),
-        )
+    let hang = submit(&svc, p, JobKind::DatasetPreview, &["hang"])
         .await
         .unwrap();
     wait_status(&svc, hang.id, JobStatus::Running).await;

@@ -58,10 +58,15 @@ async fn a_killed_project_actor_is_rebuilt_from_the_state() {
     let after = svc.read(|s| s.projects[&p].clone());
     assert_eq!(after.dataset, before.dataset);
     assert_eq!(after.files.len(), 2);
-    let j = svc
-        .submit_job(p, JobKind::Train, serde_json::json!({"split": "s"}))
-        .await
-        .unwrap();
+    let j = submit_with(
+        &svc,
+        p,
+        JobKind::Train,
+        serde_json::json!({"split": "s"}),
+        &["ok"],
+    )
+    .await
+    .unwrap();
     wait_status(&svc, j.id, JobStatus::Success).await;
     assert_eq!(
         svc.read(|s| s.projects[&p].status),

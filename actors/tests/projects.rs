@@ -101,12 +101,7 @@ async fn documents_cannot_be_deleted_while_a_dataset_job_reads_them() {
     let svc = start(dir.path(), all_kinds()).await;
     let p = svc.create_project("gen").await.unwrap().id;
     let doc = svc.record_file(p, file("doc.md", 10)).await.unwrap();
-    let gen = svc
-        .submit_job(
-            p,
-            JobKind::DatasetGenerate,
-            serde_json::json!({"script": ["hang"]}),
-        )
+    let gen = submit(&svc, p, JobKind::DatasetGenerate, &["hang"])
         .await
         .unwrap();
     assert_eq!(status(&svc, p), ProjectStatus::Generating);
@@ -114,8 +109,7 @@ async fn documents_cannot_be_deleted_while_a_dataset_job_reads_them() {
 
     let e = svc.delete_file(p, doc.id).await.unwrap_err();
     assert_eq!(e.error_code, ErrorCode::ProjectInvalidStatus);
-    let e = svc
-        .submit_job(p, JobKind::DatasetGenerate, serde_json::json!({}))
+    let e = submit(&svc, p, JobKind::DatasetGenerate, &["ok"])
         .await
         .unwrap_err();
     assert_eq!(
@@ -129,8 +123,7 @@ async fn documents_cannot_be_deleted_while_a_dataset_job_reads_them() {
     // A cancelled generation without a dataset returns the project to `created`.
     assert_eq!(status(&svc, p), ProjectStatus::Created);
     svc.delete_file(p, doc.id).await.unwrap();
-    let e = svc
-        .submit_job(p, JobKind::DatasetGenerate, serde_json::json!({}))
+    let e = submit(&svc, p, JobKind::DatasetGenerate, &["ok"])
         .await
         .unwrap_err();
     assert_eq!(e.error_code, ErrorCode::DatasetNoDocs);
@@ -175,14 +168,15 @@ async fn split_validations_follow_seed_002() {
         .unwrap();
     assert_eq!(s.counts.iter().map(|(_, c)| c).sum::<u64>(), 100);
     assert_eq!(s.seed, 7);
-    let train = svc
-        .submit_job(
-            p,
-            JobKind::Train,
-            serde_json::json!({"split": "three-way", "script": ["ok"]}),
-        )
-        .await
-        .unwrap();
+    let train = submit_with(
+        &svc,
+        p,
+        JobKind::Train,
+        serde_json::json!({"split": "three-way"}),
+        &["ok"],
+    )
+    .await
+    .unwrap();
     wait_status(&svc, train.id, JobStatus::Success).await;
     assert_replay_matches(&svc);
 }
@@ -195,14 +189,14 @@ async fn project_status_follows_docs_across_generation_training_and_export() {
     svc.record_file(p, file("doc.md", 10)).await.unwrap();
 
     // A failed generation stays `generating` (re-runnable).
-    let gen = svc
-        .submit_job(
-            p,
-            JobKind::DatasetGenerate,
-            serde_json::json!({"script": ["fail:OLLAMA_API_KEY_INVALID"]}),
-        )
-        .await
-        .unwrap();
+    let gen = submit(
+        &svc,
+        p,
+        JobKind::DatasetGenerate,
+        &["fail:OLLAMA_API_KEY_INVALID"],
+    )
+    .await
+    .unwrap();
     let failed = wait_status(&svc, gen.id, JobStatus::Failed).await;
     assert_eq!(
         failed.error.as_ref().map(|f| f.error_code),
@@ -210,29 +204,19 @@ async fn project_status_follows_docs_across_generation_training_and_export() {
     );
     assert_eq!(status(&svc, p), ProjectStatus::Generating);
     // Training is refused without a dataset, whatever the status.
-    let e = svc
-        .submit_job(p, JobKind::Train, serde_json::json!({}))
-        .await
-        .unwrap_err();
+    let e = submit(&svc, p, JobKind::Train, &["ok"]).await.unwrap_err();
     assert_eq!(e.error_code, ErrorCode::TrainingNoDataset);
 
     // Importing a dataset makes the project ready to train.
     svc.import_dataset(p, dataset()).await.unwrap();
     assert_eq!(status(&svc, p), ProjectStatus::ReadyToTrain);
-    let e = svc
-        .submit_job(p, JobKind::Export, serde_json::json!({}))
-        .await
-        .unwrap_err();
+    let e = submit(&svc, p, JobKind::Export, &["ok"]).await.unwrap_err();
     assert_eq!(e.error_code, ErrorCode::ExportNoRun);
 
     // Training: `training`, then `completed` on success.
-    let t = svc
-        .submit_job(p, JobKind::Train, serde_json::json!({"script": ["hang"]}))
-        .await
-        .unwrap();
+    let t = submit(&svc, p, JobKind::Train, &["hang"]).await.unwrap();
     assert_eq!(status(&svc, p), ProjectStatus::Training);
-    let e = svc
-        .submit_job(p, JobKind::DatasetPreview, serde_json::json!({}))
+    let e = submit(&svc, p, JobKind::DatasetPreview, &["ok"])
         .await
         .unwrap_err();
     assert_eq!(e.error_code, ErrorCode::ProjectInvalidStatus);
@@ -240,32 +224,19 @@ async fn project_status_follows_docs_across_generation_training_and_export() {
     svc.cancel_job(t.id).await.unwrap();
     wait_status(&svc, t.id, JobStatus::Cancelled).await;
     assert_eq!(status(&svc, p), ProjectStatus::ReadyToTrain);
-    let t = svc
-        .submit_job(p, JobKind::Train, serde_json::json!({"script": ["ok"]}))
-        .await
-        .unwrap();
+    let t = submit(&svc, p, JobKind::Train, &["ok"]).await.unwrap();
     wait_status(&svc, t.id, JobStatus::Success).await;
     assert_eq!(status(&svc, p), ProjectStatus::Completed);
 
     // A failed export leaves the project `completed`.
-    let x = svc
-        .submit_job(
-            p,
-            JobKind::Export,
-            serde_json::json!({"script": ["fail:EXPORT_ARTIFACTS_MISSING"]}),
-        )
+    let x = submit(&svc, p, JobKind::Export, &["fail:EXPORT_ARTIFACTS_MISSING"])
         .await
         .unwrap();
     wait_status(&svc, x.id, JobStatus::Failed).await;
     assert_eq!(status(&svc, p), ProjectStatus::Completed);
 
     // Re-training from `completed` and failing returns to `ready_to_train`.
-    let t = svc
-        .submit_job(
-            p,
-            JobKind::Train,
-            serde_json::json!({"script": ["fail:TRAINING_OOM"]}),
-        )
+    let t = submit(&svc, p, JobKind::Train, &["fail:TRAINING_OOM"])
         .await
         .unwrap();
     wait_status(&svc, t.id, JobStatus::Failed).await;

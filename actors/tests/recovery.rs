@@ -43,36 +43,25 @@ fn recovery_child_service() {
         let svc = tunewright_actors::Service::start(cfg, execs).await.unwrap();
         // Project a: a completed training (so it may export) and a queued export.
         let p = ready_project(&svc, "exports").await;
-        let first = svc
-            .submit_job(p, JobKind::Train, serde_json::json!({"script": ["ok"]}))
-            .await
-            .unwrap();
+        let first = submit(&svc, p, JobKind::Train, &["ok"]).await.unwrap();
         wait_status(&svc, first.id, JobStatus::Success).await;
-        let queued = svc
-            .submit_job(p, JobKind::Export, serde_json::json!({}))
-            .await
-            .unwrap();
+        let queued = submit(&svc, p, JobKind::Export, &["ok"]).await.unwrap();
         // Project b: a training running at the kill.
         let b = ready_project(&svc, "trains").await;
-        let running = svc
-            .submit_job(
-                b,
-                JobKind::Train,
-                serde_json::json!({"script": ["hang", "ok"]}),
-            )
+        let running = submit(&svc, b, JobKind::Train, &["hang", "ok"])
             .await
             .unwrap();
         wait_status(&svc, running.id, JobStatus::Running).await;
         // Project c: a generation waiting for its retry.
         let c = ready_project(&svc, "generates").await;
-        let retrying = svc
-            .submit_job(
-                c,
-                JobKind::DatasetGenerate,
-                serde_json::json!({"script": ["fail:OLLAMA_API_TIMEOUT", "ok"]}),
-            )
-            .await
-            .unwrap();
+        let retrying = submit(
+            &svc,
+            c,
+            JobKind::DatasetGenerate,
+            &["fail:OLLAMA_API_TIMEOUT", "ok"],
+        )
+        .await
+        .unwrap();
         wait_status(&svc, retrying.id, JobStatus::Retrying).await;
         println!("READY {p} {} {} {}", running.id, retrying.id, queued.id);
         tokio::time::sleep(Duration::from_secs(3600)).await;
@@ -161,10 +150,7 @@ async fn an_interrupted_job_over_its_restart_budget_fails_with_its_code() {
             .await
             .unwrap();
         let p = ready_project(&svc, "budget").await;
-        let j = svc
-            .submit_job(p, JobKind::Train, serde_json::json!({"script": ["hang"]}))
-            .await
-            .unwrap();
+        let j = submit(&svc, p, JobKind::Train, &["hang"]).await.unwrap();
         wait_status(&svc, j.id, JobStatus::Running).await;
         println!("{}", j.id);
         // Graceful stop: the attempt stops for the shutdown and stays `running` in the log.

@@ -8,28 +8,24 @@ use support::*;
 use tunewright_events::Event;
 use tunewright_schemas::*;
 
-fn script(steps: &[&str]) -> serde_json::Value {
-    serde_json::json!({ "script": steps })
-}
-
 #[tokio::test(start_paused = true)]
 async fn retryable_failures_retry_with_capped_jittered_backoff_then_succeed() {
     let dir = tempfile::tempdir().unwrap();
     let svc = start(dir.path(), all_kinds()).await;
     let p = ready_project(&svc, "gen").await;
     let t0 = tokio::time::Instant::now();
-    let j = svc
-        .submit_job(
-            p,
-            JobKind::DatasetPreview,
-            script(&[
-                "fail:OLLAMA_API_TIMEOUT",
-                "fail:OLLAMA_API_RATE_LIMIT",
-                "ok",
-            ]),
-        )
-        .await
-        .unwrap();
+    let j = submit(
+        &svc,
+        p,
+        JobKind::DatasetPreview,
+        &[
+            "fail:OLLAMA_API_TIMEOUT",
+            "fail:OLLAMA_API_RATE_LIMIT",
+            "ok",
+        ],
+    )
+    .await
+    .unwrap();
     let done = wait_status(&svc, j.id, JobStatus::Success).await;
     assert_eq!(done.attempts, 3);
     assert_eq!(done.attempt_failures.len(), 2);
@@ -58,12 +54,7 @@ async fn retries_stop_at_the_policy_maximum_and_the_failure_is_analyzed() {
     let dir = tempfile::tempdir().unwrap();
     let svc = start(dir.path(), all_kinds()).await;
     let p = ready_project(&svc, "gen").await;
-    let j = svc
-        .submit_job(
-            p,
-            JobKind::DatasetPreview,
-            script(&["fail:OLLAMA_API_ERROR"]),
-        )
+    let j = submit(&svc, p, JobKind::DatasetPreview, &["fail:OLLAMA_API_ERROR"])
         .await
         .unwrap();
     let done = wait_status(&svc, j.id, JobStatus::Failed).await;
@@ -91,14 +82,14 @@ async fn non_retryable_codes_fail_at_once() {
     let dir = tempfile::tempdir().unwrap();
     let svc = start(dir.path(), all_kinds()).await;
     let p = ready_project(&svc, "gen").await;
-    let j = svc
-        .submit_job(
-            p,
-            JobKind::DatasetGenerate,
-            script(&["fail:OLLAMA_API_KEY_INVALID"]),
-        )
-        .await
-        .unwrap();
+    let j = submit(
+        &svc,
+        p,
+        JobKind::DatasetGenerate,
+        &["fail:OLLAMA_API_KEY_INVALID"],
+    )
+    .await
+    .unwrap();
     let done = wait_status(&svc, j.id, JobStatus::Failed).await;
     assert_eq!(done.attempts, 1);
     assert_eq!(
@@ -110,8 +101,7 @@ async fn non_retryable_codes_fail_at_once() {
         svc.read(|s| s.projects[&p].status),
         ProjectStatus::Generating
     );
-    let again = svc
-        .submit_job(p, JobKind::DatasetGenerate, script(&["ok"]))
+    let again = submit(&svc, p, JobKind::DatasetGenerate, &["ok"])
         .await
         .unwrap();
     wait_status(&svc, again.id, JobStatus::Success).await;
@@ -128,10 +118,11 @@ async fn training_never_retries_and_a_failed_training_returns_the_project_to_rea
     let svc = start(dir.path(), all_kinds()).await;
     let p = ready_project(&svc, "train").await;
     let cfg = serde_json::json!({
-        "script": ["fail:TRAINING_OOM"],
         "per_device_train_batch_size": 8, "gradient_accumulation_steps": 2, "max_seq_length": 2048
     });
-    let j = svc.submit_job(p, JobKind::Train, cfg).await.unwrap();
+    let j = submit_with(&svc, p, JobKind::Train, cfg, &["fail:TRAINING_OOM"])
+        .await
+        .unwrap();
     assert_eq!(svc.read(|s| s.projects[&p].status), ProjectStatus::Training);
     let done = wait_status(&svc, j.id, JobStatus::Failed).await;
     assert_eq!(done.attempts, 1);
@@ -155,22 +146,15 @@ async fn export_retries_io_errors_twice_and_leaves_the_project_completed() {
     let dir = tempfile::tempdir().unwrap();
     let svc = start(dir.path(), all_kinds()).await;
     let p = ready_project(&svc, "export").await;
-    let bad = svc
-        .submit_job(p, JobKind::Export, serde_json::json!({}))
-        .await
-        .unwrap_err();
+    let bad = submit(&svc, p, JobKind::Export, &["ok"]).await.unwrap_err();
     assert_eq!(bad.error_code, ErrorCode::ExportNoRun);
-    let t = svc
-        .submit_job(p, JobKind::Train, script(&["ok"]))
-        .await
-        .unwrap();
+    let t = submit(&svc, p, JobKind::Train, &["ok"]).await.unwrap();
     wait_status(&svc, t.id, JobStatus::Success).await;
     assert_eq!(
         svc.read(|s| s.projects[&p].status),
         ProjectStatus::Completed
     );
-    let e = svc
-        .submit_job(p, JobKind::Export, script(&["fail:EXPORT_WRITE_FAILED"]))
+    let e = submit(&svc, p, JobKind::Export, &["fail:EXPORT_WRITE_FAILED"])
         .await
         .unwrap();
     let done = wait_status(&svc, e.id, JobStatus::Failed).await;
@@ -179,12 +163,7 @@ async fn export_retries_io_errors_twice_and_leaves_the_project_completed() {
         svc.read(|s| s.projects[&p].status),
         ProjectStatus::Completed
     );
-    let other = svc
-        .submit_job(
-            p,
-            JobKind::Export,
-            script(&["fail:EXPORT_ARTIFACTS_MISSING"]),
-        )
+    let other = submit(&svc, p, JobKind::Export, &["fail:EXPORT_ARTIFACTS_MISSING"])
         .await
         .unwrap();
     assert_eq!(
@@ -218,10 +197,7 @@ async fn cancellation_in_every_state() {
     let p = ready_project(&svc, "cancel").await;
 
     // running
-    let running = svc
-        .submit_job(p, JobKind::Train, script(&["hang"]))
-        .await
-        .unwrap();
+    let running = submit(&svc, p, JobKind::Train, &["hang"]).await.unwrap();
     wait_status(&svc, running.id, JobStatus::Running).await;
     let c = svc.cancel_job(running.id).await.unwrap();
     assert_eq!(c.status, JobStatus::Cancelled);
@@ -231,14 +207,14 @@ async fn cancellation_in_every_state() {
     );
 
     // retrying
-    let retrying = svc
-        .submit_job(
-            p,
-            JobKind::DatasetPreview,
-            script(&["fail:OLLAMA_API_TIMEOUT", "ok"]),
-        )
-        .await
-        .unwrap();
+    let retrying = submit(
+        &svc,
+        p,
+        JobKind::DatasetPreview,
+        &["fail:OLLAMA_API_TIMEOUT", "ok"],
+    )
+    .await
+    .unwrap();
     wait_status(&svc, retrying.id, JobStatus::Retrying).await;
     assert_eq!(
         svc.cancel_job(retrying.id).await.unwrap().status,
@@ -253,15 +229,9 @@ async fn cancellation_in_every_state() {
     assert_eq!(job(&svc, retrying.id).attempts, 1);
 
     // queued (completed project so that an export is allowed; no export executor)
-    let t = svc
-        .submit_job(p, JobKind::Train, script(&["ok"]))
-        .await
-        .unwrap();
+    let t = submit(&svc, p, JobKind::Train, &["ok"]).await.unwrap();
     wait_status(&svc, t.id, JobStatus::Success).await;
-    let queued = svc
-        .submit_job(p, JobKind::Export, serde_json::json!({}))
-        .await
-        .unwrap();
+    let queued = submit(&svc, p, JobKind::Export, &["ok"]).await.unwrap();
     assert_eq!(
         svc.cancel_job(queued.id).await.unwrap().status,
         JobStatus::Cancelled
@@ -286,8 +256,7 @@ async fn a_job_never_picked_up_fails_after_the_bound() {
         .await
         .unwrap();
     let p = ready_project(&svc, "timeout").await;
-    let j = svc
-        .submit_job(p, JobKind::DatasetPreview, serde_json::json!({}))
+    let j = submit(&svc, p, JobKind::DatasetPreview, &["ok"])
         .await
         .unwrap();
     tokio::time::sleep(Duration::from_secs(29)).await;
@@ -299,37 +268,70 @@ async fn a_job_never_picked_up_fails_after_the_bound() {
 }
 
 #[tokio::test(start_paused = true)]
-async fn one_training_at_a_time_on_the_device() {
+async fn one_training_at_a_time_on_the_device_the_others_wait_in_line() {
     let dir = tempfile::tempdir().unwrap();
     let svc = start(dir.path(), all_kinds()).await;
     let a = ready_project(&svc, "a").await;
     let b = ready_project(&svc, "b").await;
-    let first = svc
-        .submit_job(a, JobKind::Train, script(&["hang"]))
-        .await
-        .unwrap();
+    let c = ready_project(&svc, "c").await;
+    let first = submit(&svc, a, JobKind::Train, &["hang"]).await.unwrap();
     wait_status(&svc, first.id, JobStatus::Running).await;
-    let err = svc
-        .submit_job(b, JobKind::Train, script(&["ok"]))
-        .await
-        .unwrap_err();
+    // Another project's training is admitted and waits for the device, first in line.
+    let second = submit(&svc, b, JobKind::Train, &["ok"]).await.unwrap();
+    let third = submit(&svc, c, JobKind::Train, &["ok"]).await.unwrap();
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    assert_eq!(job(&svc, second.id).status, JobStatus::Queued);
+    assert_eq!(svc.read(|s| s.queue_position(second.id)), Some(1));
+    assert_eq!(svc.read(|s| s.queue_position(third.id)), Some(2));
+    // The same project's second training is refused: one training per project.
+    let err = submit(&svc, a, JobKind::Train, &["ok"]).await.unwrap_err();
     assert_eq!(err.error_code, ErrorCode::TrainingAlreadyRunning);
-    assert!(err.detail.contains(&first.id.to_string()));
-    let err = svc
-        .submit_job(a, JobKind::Train, script(&["ok"]))
-        .await
-        .unwrap_err();
-    assert_eq!(err.error_code, ErrorCode::TrainingAlreadyRunning);
+    assert!(err.detail.contains(&first.id.to_string()), "{}", err.detail);
+    let err = submit(&svc, b, JobKind::Train, &["ok"]).await.unwrap_err();
+    assert_eq!(
+        err.error_code,
+        ErrorCode::TrainingAlreadyRunning,
+        "a queued training counts"
+    );
     svc.cancel_job(first.id).await.unwrap();
-    wait_job(&svc, first.id, "stopped", |j| {
-        j.status == JobStatus::Cancelled
-    })
-    .await;
-    let next = svc
-        .submit_job(b, JobKind::Train, script(&["ok"]))
+    let done = wait_status(&svc, second.id, JobStatus::Success).await;
+    assert_eq!(done.attempts, 1);
+    wait_status(&svc, third.id, JobStatus::Success).await;
+    // First in, first out: the second started before the third.
+    let started = |id| {
+        svc.log()
+            .read_stream(tunewright_events::StreamId::Job(id), 0, usize::MAX)
+            .unwrap()
+            .into_iter()
+            .find(|e| matches!(e.event, Event::JobAttemptStarted(_)))
+            .unwrap()
+            .seq
+    };
+    assert!(started(second.id) < started(third.id));
+    assert_replay_matches(&svc);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_training_waiting_for_the_busy_device_is_not_timed_out() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = config(dir.path());
+    cfg.scheduler.queue_timeout = Duration::from_secs(30);
+    let svc = tunewright_actors::Service::start(cfg, all_kinds())
         .await
         .unwrap();
-    wait_status(&svc, next.id, JobStatus::Success).await;
+    let a = ready_project(&svc, "a").await;
+    let b = ready_project(&svc, "b").await;
+    let first = submit(&svc, a, JobKind::Train, &["hang"]).await.unwrap();
+    wait_status(&svc, first.id, JobStatus::Running).await;
+    let waiting = submit(&svc, b, JobKind::Train, &["ok"]).await.unwrap();
+    tokio::time::sleep(Duration::from_secs(95)).await;
+    assert_eq!(
+        job(&svc, waiting.id).status,
+        JobStatus::Queued,
+        "three bounds passed while the device was busy"
+    );
+    svc.cancel_job(first.id).await.unwrap();
+    wait_status(&svc, waiting.id, JobStatus::Success).await;
     assert_replay_matches(&svc);
 }
 
@@ -338,13 +340,11 @@ async fn job_and_project_validation_errors() {
     let dir = tempfile::tempdir().unwrap();
     let svc = start(dir.path(), all_kinds()).await;
     let empty = svc.create_project("empty").await.unwrap().id;
-    let e = svc
-        .submit_job(empty, JobKind::Train, serde_json::json!({}))
+    let e = submit(&svc, empty, JobKind::Train, &["ok"])
         .await
         .unwrap_err();
     assert_eq!(e.error_code, ErrorCode::TrainingNoDataset);
-    let e = svc
-        .submit_job(empty, JobKind::DatasetGenerate, serde_json::json!({}))
+    let e = submit(&svc, empty, JobKind::DatasetGenerate, &["ok"])
         .await
         .unwrap_err();
     assert_eq!(e.error_code, ErrorCode::DatasetNoDocs);
@@ -358,8 +358,7 @@ async fn job_and_project_validation_errors() {
         .await
         .unwrap_err();
     assert_eq!(e.error_code, ErrorCode::DatasetNotImported);
-    let e = svc
-        .submit_job(ProjectId::new(), JobKind::Train, serde_json::json!({}))
+    let e = submit(&svc, ProjectId::new(), JobKind::Train, &["ok"])
         .await
         .unwrap_err();
     assert_eq!(e.error_code, ErrorCode::ProjectNotFound);
@@ -390,16 +389,18 @@ async fn job_and_project_validation_errors() {
         split.counts,
         vec![("train".to_string(), 80), ("val".to_string(), 20)]
     );
-    let e = svc
-        .submit_job(p, JobKind::Train, serde_json::json!({"split": "nope"}))
-        .await
-        .unwrap_err();
+    let e = submit_with(
+        &svc,
+        p,
+        JobKind::Train,
+        serde_json::json!({"split": "nope"}),
+        &["ok"],
+    )
+    .await
+    .unwrap_err();
     assert_eq!(e.error_code, ErrorCode::SplitNotFound);
 
-    let running = svc
-        .submit_job(p, JobKind::Train, script(&["hang"]))
-        .await
-        .unwrap();
+    let running = submit(&svc, p, JobKind::Train, &["hang"]).await.unwrap();
     wait_status(&svc, running.id, JobStatus::Running).await;
     let e = svc.delete_project(p).await.unwrap_err();
     assert_eq!(e.error_code, ErrorCode::ProjectDeleteRunning);

@@ -61,12 +61,7 @@ async fn a_panicking_scheduler_is_restarted_with_backoff_then_the_supervisor_giv
         .unwrap();
     let p = ready_project(&svc, "sup").await;
     // A job in flight survives the scheduler's crash: the restarted scheduler adopts it.
-    let running = svc
-        .submit_job(
-            p,
-            JobKind::Train,
-            serde_json::json!({"script": ["sleep:300"]}),
-        )
+    let running = submit(&svc, p, JobKind::Train, &["sleep:300"])
         .await
         .unwrap();
     wait_status(&svc, running.id, JobStatus::Running).await;
@@ -84,8 +79,7 @@ async fn a_panicking_scheduler_is_restarted_with_backoff_then_the_supervisor_giv
     let done = wait_status(&svc, running.id, JobStatus::Success).await;
     assert_eq!(done.attempts, 1, "adopted, not restarted");
     // And it still schedules new work.
-    let j = svc
-        .submit_job(p, JobKind::DatasetPreview, serde_json::json!({}))
+    let j = submit(&svc, p, JobKind::DatasetPreview, &["ok"])
         .await
         .unwrap();
     wait_status(&svc, j.id, JobStatus::Success).await;

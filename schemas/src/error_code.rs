@@ -95,7 +95,7 @@ catalog! {
     DatasetTooFewExamples => ("DATASET_TOO_FEW_EXAMPLES", 400, false, "The dataset has {num_examples} valid example(s); at least {min_examples} are needed for training"),
     DatasetUploadInvalid => ("DATASET_UPLOAD_INVALID", 400, false, "Dataset line {line}: {reason}"),
     // LLM service (Ollama Cloud or any OpenAI-compatible server).
-    OllamaApiKeyMissing => ("OLLAMA_API_KEY_MISSING", 400, false, "No API key is configured for the LLM service (set TUNEWRIGHT_LLM_API_KEY or the job's api_key)"),
+    OllamaApiKeyMissing => ("OLLAMA_API_KEY_MISSING", 400, false, "No API key is configured for the LLM service at {base_url} (set TUNEWRIGHT_LLM_API_KEY, or name the variable holding the key in the job's llm_api_key_env)"),
     OllamaApiKeyInvalid => ("OLLAMA_API_KEY_INVALID", 401, false, "The LLM service rejected the API key (HTTP {status})"),
     OllamaApiTimeout => ("OLLAMA_API_TIMEOUT", 504, true, "The LLM service did not answer within {timeout_secs} s"),
     OllamaApiRateLimit => ("OLLAMA_API_RATE_LIMIT", 429, true, "The LLM service is rate limiting requests (retry after {retry_after_secs} s)"),
@@ -130,7 +130,7 @@ catalog! {
     ExperimentNotFound => ("EXPERIMENT_NOT_FOUND", 404, false, "Experiment {experiment_id} does not exist"),
     RunNotFound => ("RUN_NOT_FOUND", 404, false, "Run {run_id} does not exist"),
     CheckpointNotFound => ("CHECKPOINT_NOT_FOUND", 404, false, "No usable checkpoint was found for job {job_id}: {reason}"),
-    ExportFormatUnavailable => ("EXPORT_FORMAT_UNAVAILABLE", 422, false, "Export format '{format}' is not available (available: {available})"),
+    ExportFormatUnavailable => ("EXPORT_FORMAT_UNAVAILABLE", 422, false, "Export format '{format}' is not yet available (available: {available})"),
 }
 
 impl ErrorCode {

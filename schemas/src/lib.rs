@@ -12,6 +12,7 @@ pub mod failure;
 pub mod ids;
 pub mod json;
 pub mod layout;
+pub mod model_family;
 pub mod status;
 pub mod worker;
 

@@ -127,6 +127,9 @@ pub struct SuggestionOut {
 /// The failure analysis of docs/errors.md.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct AnalysisOut {
+    /// The job the analysis is of (set by `GET /api/v1/jobs/{id}/analysis`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub job_id: Option<String>,
     pub error_type: String,
     pub error_phase: String,
     pub error_code: String,
@@ -139,6 +142,7 @@ pub struct AnalysisOut {
 impl From<&Analysis> for AnalysisOut {
     fn from(a: &Analysis) -> Self {
         AnalysisOut {
+            job_id: None,
             error_type: a.error_type.as_str().into(),
             error_phase: a.error_phase.as_str().into(),
             error_code: a.error_code.as_str().into(),
@@ -163,6 +167,12 @@ pub struct JobErrorOut {
     pub detail: String,
     #[schema(value_type = Object)]
     pub context: serde_json::Value,
+    /// Where in the job's life it happened, when known.
+    pub phase: Option<String>,
+    /// The raw causes, outermost first (e.g. libtorch's message).
+    pub cause_chain: Vec<String>,
+    /// The last lines the failing process logged.
+    pub log_tail: Vec<String>,
     pub analysis: Option<AnalysisOut>,
 }
 
@@ -172,6 +182,9 @@ impl From<&Failure> for JobErrorOut {
             error_code: f.error_code.as_str().into(),
             detail: f.detail.clone(),
             context: object(&f.context.0),
+            phase: f.phase.map(|p| p.as_str().to_string()),
+            cause_chain: f.cause_chain.clone(),
+            log_tail: f.log_tail.clone(),
             analysis: f.analysis.as_ref().map(AnalysisOut::from),
         }
     }
@@ -229,6 +242,8 @@ pub struct JobOut {
     pub result: Option<serde_json::Value>,
     pub resumed_from_step: Option<u64>,
     pub interruptions: u32,
+    /// A queued training's place in the device's FIFO queue (1: next).
+    pub queue_position: Option<usize>,
 }
 
 impl From<&JobView> for JobOut {
@@ -250,7 +265,15 @@ impl From<&JobView> for JobOut {
             result: j.result.as_ref().map(|r| r.0.clone()),
             resumed_from_step: j.resumed_from_step,
             interruptions: j.interruptions,
+            queue_position: None,
         }
+    }
+}
+
+impl JobOut {
+    pub fn queued_at(mut self, position: Option<usize>) -> Self {
+        self.queue_position = position;
+        self
     }
 }
 

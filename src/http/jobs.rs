@@ -4,7 +4,9 @@
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
-use tunewright_actors::scheduler::with_analysis;
+use tunewright_actors::analyzer::analyze_job_failure;
+use tunewright_actors::Service;
+use tunewright_events::projection::JobView;
 use tunewright_schemas::{ctx, ErrorCode, JobId, JobKind};
 
 use super::dto::{
@@ -16,17 +18,25 @@ use super::ids::{job_id, job_not_found, project_id, project_not_found};
 use super::rejection::{ApiJson, ApiPath, ApiQuery};
 use super::state::AppState;
 
+/// A job as the API shows it, with its place in the device's queue.
+fn job_out(service: &Service, job: &JobView) -> JobOut {
+    JobOut::from(job).queued_at(service.read(|s| s.queue_position(job.id)))
+}
+
 /// Submit a job of `kind` with `config`.
 #[utoipa::path(post, path = "/api/v1/projects/{id}/jobs", tag = "jobs",
     params(("id" = String, Path, description = "Project id")),
     request_body = CreateJob,
     responses(
-        (status = 201, description = "Queued", body = JobOut),
-        (status = 400, description = "VALIDATION_ERROR, DATASET_NO_DOCS, TRAINING_NO_DATASET, EXPORT_NO_RUN", body = ErrorBody),
+        (status = 201, description = "Admitted and queued (a training waiting for the device shows its queue_position)", body = JobOut),
+        (status = 400, description = "VALIDATION_ERROR, DATASET_NO_DOCS, TRAINING_NO_DATASET, TRAINING_NO_GPU, MODEL_UNSUPPORTED_ARCH, EXPORT_NO_RUN, OLLAMA_API_KEY_MISSING", body = ErrorBody),
         (status = 401, description = "UNAUTHORIZED", body = ErrorBody),
-        (status = 404, description = "PROJECT_NOT_FOUND or SPLIT_NOT_FOUND", body = ErrorBody),
+        (status = 403, description = "MODEL_ACCESS_DENIED", body = ErrorBody),
+        (status = 404, description = "PROJECT_NOT_FOUND, SPLIT_NOT_FOUND or MODEL_NOT_FOUND", body = ErrorBody),
         (status = 409, description = "TRAINING_ALREADY_RUNNING, PROJECT_INVALID_STATUS or CONFLICT", body = ErrorBody),
         (status = 413, description = "REQUEST_TOO_LARGE", body = ErrorBody),
+        (status = 422, description = "EXPORT_FORMAT_UNAVAILABLE", body = ErrorBody),
+        (status = 502, description = "MODEL_RESOLVE_FAILED", body = ErrorBody),
         (status = 503, description = "SERVICE_UNAVAILABLE", body = ErrorBody),
     ))]
 pub async fn submit_job(
@@ -36,14 +46,9 @@ pub async fn submit_job(
 ) -> ApiResult<(StatusCode, Json<JobOut>)> {
     let pid = project_id(&id)?;
     let kind: JobKind = body.kind.into();
-    // The real generation executors read this config: a typo is a 400 at submission rather
-    // than a job that fails when it starts.
-    if matches!(kind, JobKind::DatasetPreview | JobKind::DatasetGenerate) && body.config.is_object()
-    {
-        tunewright_schemas::config::GenerationConfig::from_json(&body.config)?;
-    }
-    let job = st.service()?.submit_job(pid, kind, body.config).await?;
-    Ok((StatusCode::CREATED, Json(JobOut::from(&job))))
+    let service = st.service()?;
+    let job = service.submit_job(pid, kind, body.config).await?;
+    Ok((StatusCode::CREATED, Json(job_out(service, &job))))
 }
 
 /// The project's jobs, oldest first.
@@ -72,7 +77,7 @@ pub async fn list_jobs(
             q.cursor.as_deref(),
             limit,
             |j| j.project_id == pid,
-            |j| JobOut::from(j),
+            |j| JobOut::from(j).queued_at(s.queue_position(j.id)),
         )
     })?;
     Ok(Json(JobPage { items, next }))
@@ -92,9 +97,10 @@ pub async fn get_job(
     ApiPath(id): ApiPath<String>,
 ) -> ApiResult<Json<JobOut>> {
     let id = job_id(&id)?;
-    st.service()?
-        .read(|s| s.jobs.get(&id).map(JobOut::from))
-        .map(Json)
+    let service = st.service()?;
+    service
+        .read(|s| s.jobs.get(&id).cloned())
+        .map(|j| Json(job_out(service, &j)))
         .ok_or_else(|| job_not_found(id))
 }
 
@@ -114,8 +120,9 @@ pub async fn cancel_job(
     ApiPath(id): ApiPath<String>,
 ) -> ApiResult<Json<JobOut>> {
     let id = job_id(&id)?;
-    let job = st.service()?.cancel_job(id).await?;
-    Ok(Json(JobOut::from(&job)))
+    let service = st.service()?;
+    let job = service.cancel_job(id).await?;
+    Ok(Json(job_out(service, &job)))
 }
 
 /// The analysis of the job's failure (its final failure, else its latest failed attempt).
@@ -146,9 +153,18 @@ pub async fn job_analysis(
                 ctx! {"resource" => format!("A failure analysis of job {id} (status '{}')", job.status)},
             )
         })?;
-    let analysed = with_analysis(failure, &job);
+    let gpu = if job.kind == JobKind::Train {
+        st.service()?.hardware().gpu_available().await
+    } else {
+        None
+    };
+    let analysed = analyze_job_failure(failure, &job, gpu);
     match analysed.analysis.as_ref() {
-        Some(a) => Ok(Json(AnalysisOut::from(a))),
+        Some(a) => {
+            let mut out = AnalysisOut::from(a);
+            out.job_id = Some(id.to_string());
+            Ok(Json(out))
+        }
         None => Err(ApiError::internal("the analyzer returned no analysis")),
     }
 }

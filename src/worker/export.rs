@@ -11,7 +11,7 @@ use super::{out, read_spec};
 
 pub fn run(spec_path: &Path) -> Result<serde_json::Value, Failure> {
     let spec: ExportWorkerSpec = read_spec(spec_path, ErrorCode::ExportWriteFailed)?;
-    let format = ExportFormat::from_name(&spec.format).map_err(|e| e.to_failure())?;
+    let format = ExportFormat::from_name(&spec.format)?;
     let source = ExportSource {
         adapter_dir: PathBuf::from(&spec.adapter_dir),
         base_model_dir: PathBuf::from(&spec.base_model_dir),

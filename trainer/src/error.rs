@@ -31,9 +31,6 @@ pub enum TrainerError {
     /// Inputs of an export are missing or do not match their recorded hashes.
     #[error("export artifacts missing or damaged: {path}: {reason}")]
     ExportArtifactsMissing { path: PathBuf, reason: String },
-    /// The export format is unknown.
-    #[error("export format '{format}' is not available")]
-    ExportFormatUnavailable { format: String },
     /// Writing (or re-reading to check) an export failed.
     #[error("writing the export failed: {reason}")]
     ExportWrite { reason: String },
@@ -49,8 +46,6 @@ pub enum TrainerError {
     Io { path: PathBuf, reason: String },
 }
 
-/// The export formats we can write (for EXPORT_FORMAT_UNAVAILABLE's message).
-pub const EXPORT_FORMATS: &str = "peft, merged";
 /// Architectures `Llama::load` accepts.
 pub const SUPPORTED_ARCHS: &str = "LlamaForCausalLM, MistralForCausalLM (no sliding window)";
 
@@ -87,7 +82,6 @@ impl TrainerError {
             TrainerError::Torch { .. } => ErrorCode::InternalError,
             TrainerError::InvalidLora { .. } => ErrorCode::ValidationError,
             TrainerError::ExportArtifactsMissing { .. } => ErrorCode::ExportArtifactsMissing,
-            TrainerError::ExportFormatUnavailable { .. } => ErrorCode::ExportFormatUnavailable,
             TrainerError::ExportWrite { .. } => ErrorCode::ExportWriteFailed,
             TrainerError::Diverged { .. } => ErrorCode::TrainingDiverged,
             TrainerError::Rejected(f) => f.error_code,
@@ -128,9 +122,6 @@ impl TrainerError {
             TrainerError::InvalidLora { reason } => ctx! { "reason" => reason },
             TrainerError::ExportArtifactsMissing { path, reason } => {
                 ctx! { "path" => path.display().to_string(), "reason" => reason }
-            }
-            TrainerError::ExportFormatUnavailable { format } => {
-                ctx! { "format" => format, "available" => EXPORT_FORMATS }
             }
             TrainerError::ExportWrite { reason } => ctx! { "reason" => reason },
         };
@@ -205,9 +196,6 @@ mod tests {
                 architecture: "GPT2LMHeadModel".into(),
             },
             TrainerError::load(Path::new("/m/model.safetensors"), "tensor 'x' missing"),
-            TrainerError::ExportFormatUnavailable {
-                format: "gguf".into(),
-            },
             TrainerError::ExportWrite {
                 reason: "disk full".into(),
             },

@@ -158,8 +158,7 @@ fn merged_weights_reproduce_the_lora_model() {
 
 #[test]
 fn unknown_format_is_format_unavailable() {
-    let e = ExportFormat::from_name("gguf").unwrap_err();
-    let f = e.to_failure();
+    let f = ExportFormat::from_name("gguf").unwrap_err();
     assert_eq!(f.error_code, ErrorCode::ExportFormatUnavailable);
     assert!(
         f.detail.contains("gguf") && f.detail.contains("peft"),

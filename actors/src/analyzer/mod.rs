@@ -7,10 +7,12 @@
 //! was given. `actor` makes it reachable as an actor. Pure: no model, no device, no I/O.
 
 mod actor;
+pub mod job;
 mod rules;
 mod suggest;
 
 pub use actor::{AnalyzerActor, AnalyzerMsg};
+pub use job::analyze_job_failure;
 
 use tunewright_schemas::{Analysis, Confidence, ErrorCode, ErrorPhase, ErrorType};
 

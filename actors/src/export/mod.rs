@@ -1,7 +1,7 @@
-//! The executor of `export` jobs: finds the training run to export (the config's `train_job_id`,
-//! else the project's newest successful `train` job), runs `tunewright worker export` in a
-//! worker process (the export touches tensors, so it runs where torch lives), records the
-//! exported files as artifacts. I/O failures are the retryable `EXPORT_WRITE_FAILED`.
+//! The executor of `export` jobs: finds the training run to export (the config's `train_job`,
+//! which admission fills in with the project's newest successful training when none is
+//! named), runs `tunewright worker export` in a worker process (the export touches tensors, so
+//! it runs where torch lives), records the exported files as artifacts. I/O failures are the retryable `EXPORT_WRITE_FAILED`.
 
 use std::path::Path;
 
@@ -9,10 +9,12 @@ use serde_json::Value;
 use tunewright_events::event::{ArtifactRecorded, Event};
 use tunewright_events::projection::JobView;
 use tunewright_schemas::worker::{ExportWorkerSpec, WorkerLine};
+use tunewright_schemas::config::ExportConfig;
 use tunewright_schemas::{ctx, ErrorCode, Failure, JobId, JobKind, JobStatus};
 
 use crate::executor::{JobContext, JobExecutor};
 use crate::trainer::process::{LineHandler, WorkerEnd, WorkerLauncher};
+use crate::trainer::with_model_dir;
 
 /// Runs `export` jobs in worker processes.
 #[derive(Clone)]
@@ -43,35 +45,26 @@ fn write_failed(reason: String) -> Failure {
     .caused_by(reason)
 }
 
-/// The training run to export.
-fn source_run(ctx: &JobContext) -> Result<JobView, Failure> {
-    let wanted = ctx
-        .job
-        .config
-        .0
-        .get("train_job_id")
-        .and_then(Value::as_str)
-        .map(str::to_string);
+/// The training run to export: the one admission recorded in the config (`train_job`), still a
+/// successful training of this project.
+fn source_run(ctx: &JobContext, config: &ExportConfig) -> Result<JobView, Failure> {
     let project_id = ctx.project.id;
-    let found = ctx.events.ledger().read(|s| {
-        let mut runs: Vec<JobView> = s
-            .jobs
-            .values()
-            .filter(|j| {
-                j.kind == JobKind::Train
-                    && j.project_id == project_id
-                    && j.status == JobStatus::Success
-            })
-            .filter(|j| wanted.as_ref().is_none_or(|w| j.id.to_string() == *w))
-            .cloned()
-            .collect();
-        runs.sort_by_key(|j| j.updated_at_ms);
-        runs.pop()
+    let found = config.train_job.and_then(|id| {
+        ctx.events.ledger().read(|s| {
+            s.jobs
+                .get(&id)
+                .filter(|j| {
+                    j.kind == JobKind::Train
+                        && j.project_id == project_id
+                        && j.status == JobStatus::Success
+                })
+                .cloned()
+        })
     });
     found.ok_or_else(|| {
-        let reason = match wanted {
+        let reason = match config.train_job {
             Some(w) => format!("training job {w} of this project did not succeed"),
-            None => "the project has no successful training job".into(),
+            None => "the export names no training job".into(),
         };
         Failure::new(ErrorCode::ExportNoRun, ctx! {"reason" => reason})
     })
@@ -80,21 +73,14 @@ fn source_run(ctx: &JobContext) -> Result<JobView, Failure> {
 #[async_trait::async_trait]
 impl JobExecutor for ExportExecutor {
     async fn execute(&self, ctx: JobContext) -> Result<Value, Failure> {
-        let run = source_run(&ctx)?;
-        let config = &ctx.job.config.0;
-        let format = config
-            .get("format")
-            .and_then(Value::as_str)
-            .unwrap_or("peft")
-            .to_string();
-
-        let base_model = run
-            .config
-            .0
+        let config = ExportConfig::from_json(&ctx.job.config.0)?;
+        let run = source_run(&ctx, &config)?;
+        let format = config.format.name().to_string();
+        let base_model = with_model_dir(&run.effective_config.0)?;
+        let base_model = base_model
             .get("base_model")
-            .or_else(|| run.config.0.get("model_path"))
             .and_then(Value::as_str)
-            .unwrap_or("");
+            .unwrap_or_default();
         let job_dir = ctx.job_dir();
         let out_dir = ctx.layout.export_dir(ctx.job.id, &format);
         let spec = ExportWorkerSpec {

@@ -1,6 +1,6 @@
-//! The trainer actor's executor for `train` jobs. It owns the device: one worker process at a
-//! time (a lock per device), spawned from the service's own binary, so a segfault, an OOM or a
-//! poisoned CUDA context takes only the worker down. Per attempt it picks the resume point
+//! The trainer actor's executor for `train` jobs. The scheduler gives it the device (one
+//! training at a time); it runs the worker process, spawned from the service's own binary, so
+//! a segfault, an OOM or a poisoned CUDA context takes only the worker down. Per attempt it picks the resume point
 //! (hash-verified checkpoints, falling back to older ones), runs the worker, records its lines
 //! as events, restarts a dead worker from its last good checkpoint within a restart budget,
 //! applies opt-in remediation (OOM, divergence), and maps the end to a result or a failure.
@@ -11,15 +11,14 @@ pub mod process;
 pub mod remediation;
 
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 
 use serde_json::Value;
-use tokio::sync::Mutex;
 use tunewright_events::event::{Event, JobNote, TrainingRemediated, TrainingResumed};
 use tunewright_schemas::config::with_changes;
 use tunewright_schemas::worker::TrainWorkerSpec;
-use tunewright_schemas::{ctx, ErrorCode, Failure, Json};
+use tunewright_schemas::{ctx, ErrorCode, ErrorPhase, Failure, Json};
 
+use crate::admission::hub_cache::HubCache;
 use crate::executor::{JobContext, JobExecutor, StopRequest};
 use checkpoints::ResumePoint;
 use events::JobEventWriter;
@@ -34,8 +33,6 @@ pub const MAX_REMEDIATIONS: usize = 8;
 #[derive(Clone)]
 pub struct TrainerExecutor {
     launcher: WorkerLauncher,
-    /// One worker per device at a time.
-    device: Arc<Mutex<()>>,
     /// Worker restarts per attempt after a worker death.
     max_restarts: u64,
 }
@@ -44,7 +41,6 @@ impl TrainerExecutor {
     pub fn new(launcher: WorkerLauncher) -> Self {
         TrainerExecutor {
             launcher,
-            device: Arc::new(Mutex::new(())),
             max_restarts: DEFAULT_MAX_RESTARTS,
         }
     }
@@ -80,6 +76,22 @@ fn write_spec(path: &Path, spec: &TrainWorkerSpec) -> Result<(), Failure> {
     std::fs::write(path, bytes).map_err(|e| internal(format!("{}: {e}", path.display())))
 }
 
+/// `config` with `base_model` as the directory it names (a model id pinned at admission is
+/// found again in the local cache), so the worker only ever reads a directory.
+pub fn with_model_dir(config: &Value) -> Result<Value, Failure> {
+    let reference = config
+        .get("base_model")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    let revision = config.get("revision").and_then(Value::as_str);
+    let resolved = crate::admission::model::resolve(reference, revision, &HubCache::of_process())
+        .map_err(|f| f.in_phase(ErrorPhase::ModelLoad))?;
+    Ok(with_changes(
+        config,
+        &serde_json::json!({"base_model": resolved.dir.to_string_lossy()}),
+    ))
+}
+
 fn internal(reason: String) -> Failure {
     Failure::new(ErrorCode::InternalError, ctx! {"reason" => reason.clone()}).caused_by(reason)
 }
@@ -87,7 +99,6 @@ fn internal(reason: String) -> Failure {
 #[async_trait::async_trait]
 impl JobExecutor for TrainerExecutor {
     async fn execute(&self, ctx: JobContext) -> Result<Value, Failure> {
-        let _device = self.device.lock().await;
         let job_id = ctx.job.id;
         let dataset = dataset_path(&ctx)?;
         // Remedies applied earlier (in an earlier attempt, or before the service restarted)
@@ -136,7 +147,7 @@ impl JobExecutor for TrainerExecutor {
             };
             let spec = TrainWorkerSpec {
                 job_id: job_id.to_string(),
-                config: config.clone(),
+                config: with_model_dir(&config)?,
                 dataset_path: dataset.to_string_lossy().into_owned(),
                 checkpoint_root: ctx
                     .layout

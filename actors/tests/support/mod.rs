@@ -1,8 +1,9 @@
 //! Shared test support: a real service on a temp data dir with scripted executors.
 //!
-//! A `ScriptedExecutor` is a real `JobExecutor` whose attempts follow the job's config:
-//! `{"script": ["fail:OLLAMA_API_TIMEOUT", "hang", "ok"]}` — attempt n does step n (the last
-//! step repeats). `hang` waits for the stop signal and reports it.
+//! A `ScriptedExecutor` is a real `JobExecutor` whose attempts follow the script registered
+//! for the job by `submit` (`["fail:OLLAMA_API_TIMEOUT", "hang", "ok"]`): attempt n does step n
+//! (the last step repeats). `hang` waits for the stop signal and reports it. Jobs go through
+//! real admission with valid configs (a training names the tiny Llama fixture).
 #![allow(dead_code)]
 
 use std::time::Duration;
@@ -13,17 +14,73 @@ use tunewright_events::projection::JobView;
 use tunewright_events::{Event, State};
 use tunewright_schemas::*;
 
+/// The scripts of the jobs submitted in this test binary, by job id.
+static SCRIPTS: std::sync::LazyLock<
+    std::sync::Mutex<std::collections::HashMap<JobId, Vec<String>>>,
+> = std::sync::LazyLock::new(Default::default);
+
+/// The script of `job`: waits briefly for `submit` to register it (the job may start before
+/// its submitter has), `["ok"]` when none comes.
+async fn script_of(job: JobId) -> Vec<String> {
+    for _ in 0..500 {
+        if let Some(s) = SCRIPTS.lock().unwrap().get(&job) {
+            return s.clone();
+        }
+        tokio::task::yield_now().await;
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+    vec!["ok".to_string()]
+}
+
+/// The tiny Llama fixture (a real model directory: admission checks it).
+pub fn tiny_llama() -> String {
+    concat!(env!("CARGO_MANIFEST_DIR"), "/../tests/fixtures/tiny-llama").to_string()
+}
+
+/// A valid config of `kind` with `extra`'s fields.
+pub fn valid_config(kind: JobKind, extra: serde_json::Value) -> serde_json::Value {
+    let mut c = match kind {
+        JobKind::Train => serde_json::json!({"base_model": tiny_llama()}),
+        _ => serde_json::json!({}),
+    };
+    if let (Some(o), Some(e)) = (c.as_object_mut(), extra.as_object()) {
+        o.extend(e.clone());
+    }
+    c
+}
+
+/// Submit a job of `kind` whose attempts follow `steps`.
+pub async fn submit(
+    svc: &Service,
+    p: ProjectId,
+    kind: JobKind,
+    steps: &[&str],
+) -> Result<JobView, Failure> {
+    submit_with(svc, p, kind, serde_json::json!({}), steps).await
+}
+
+/// The same with extra config fields.
+pub async fn submit_with(
+    svc: &Service,
+    p: ProjectId,
+    kind: JobKind,
+    extra: serde_json::Value,
+    steps: &[&str],
+) -> Result<JobView, Failure> {
+    let job = svc.submit_job(p, kind, valid_config(kind, extra)).await?;
+    SCRIPTS
+        .lock()
+        .unwrap()
+        .insert(job.id, steps.iter().map(|s| s.to_string()).collect());
+    Ok(job)
+}
+
 pub struct ScriptedExecutor;
 
 #[async_trait::async_trait]
 impl JobExecutor for ScriptedExecutor {
     async fn execute(&self, mut ctx: JobContext) -> Result<serde_json::Value, Failure> {
-        let script: Vec<String> = ctx
-            .job
-            .config
-            .get("script")
-            .and_then(|s| serde_json::from_value(s.clone()).ok())
-            .unwrap_or_else(|| vec!["ok".to_string()]);
+        let script = script_of(ctx.job.id).await;
         let step = script
             .get(ctx.attempt as usize - 1)
             .or(script.last())

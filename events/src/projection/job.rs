@@ -54,6 +54,8 @@ pub struct JobView {
     pub attempts: u32,
     pub max_retries: u32,
     pub queue_timeout_ms: u64,
+    /// Sequence number of the job's creation: the order of the queues.
+    pub created_seq: u64,
     pub created_at_ms: i64,
     pub updated_at_ms: i64,
     /// When a `retrying` job's next attempt is due.
@@ -84,7 +86,12 @@ impl JobView {
     }
 }
 
-pub(super) fn apply(jobs: &mut BTreeMap<JobId, JobView>, ts: i64, event: &Event) -> Option<String> {
+pub(super) fn apply(
+    jobs: &mut BTreeMap<JobId, JobView>,
+    seq: u64,
+    ts: i64,
+    event: &Event,
+) -> Option<String> {
     if let Event::JobCreated(e) = event {
         if jobs.contains_key(&e.job_id) {
             return Some(format!("job {} created twice", e.job_id));
@@ -102,6 +109,7 @@ pub(super) fn apply(jobs: &mut BTreeMap<JobId, JobView>, ts: i64, event: &Event)
                 attempts: 0,
                 max_retries: e.max_retries,
                 queue_timeout_ms: e.queue_timeout_ms,
+                created_seq: seq,
                 created_at_ms: ts,
                 updated_at_ms: ts,
                 retry_due_at_ms: None,

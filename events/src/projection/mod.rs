@@ -13,7 +13,7 @@ pub use project::{DatasetView, FileView, ProjectView, SplitView};
 use std::collections::BTreeMap;
 
 use serde::Serialize;
-use tunewright_schemas::{JobId, ProjectId};
+use tunewright_schemas::{JobId, JobKind, JobStatus, ProjectId};
 
 use crate::event::{Event, StoredEvent};
 
@@ -79,7 +79,9 @@ impl State {
             | Event::CheckpointRejected(_)
             | Event::TrainingResumed(_)
             | Event::TrainingRemediated(_)
-            | Event::GenerationChunkDone(_) => job::apply(&mut self.jobs, ts, &stored.event),
+            | Event::GenerationChunkDone(_) => {
+                job::apply(&mut self.jobs, stored.seq, ts, &stored.event)
+            }
             Event::ServiceStarted(_)
             | Event::ServiceStopped(_)
             | Event::ActorFailed(_)
@@ -118,6 +120,26 @@ impl State {
         self.jobs
             .values()
             .filter(move |j| j.project_id == project_id)
+    }
+
+    /// The trainings waiting for the device, first in line first: queued, in the order they
+    /// were created (an interrupted training keeps its place).
+    pub fn training_queue(&self) -> Vec<&JobView> {
+        let mut queue: Vec<&JobView> = self
+            .jobs
+            .values()
+            .filter(|j| j.kind == JobKind::Train && j.status == JobStatus::Queued)
+            .collect();
+        queue.sort_by_key(|j| j.created_seq);
+        queue
+    }
+
+    /// A queued training's place in the device's queue (1: next).
+    pub fn queue_position(&self, job: JobId) -> Option<usize> {
+        self.training_queue()
+            .iter()
+            .position(|j| j.id == job)
+            .map(|i| i + 1)
     }
 
     /// Check what must always hold; the first problem found, if any.

@@ -1,9 +1,13 @@
 //! Job configurations as users write them (Hugging Face names where they exist).
 
+pub mod export;
 pub mod generation;
+pub mod job;
 pub mod train;
 
+pub use export::{ExportConfig, ExportFormat};
 pub use generation::GenerationConfig;
+pub use job::JobConfig;
 pub use train::{LrSchedulerType, TrainConfig, TrainDevice};
 
 /// `config` with `changes` (a JSON object of keys and their new values) applied: what a

@@ -73,8 +73,13 @@ fn d_log() -> u64 {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct TrainConfig {
-    /// Local Hugging Face checkpoint directory (Llama family).
+    /// A local Hugging Face checkpoint directory, or a model id in the local Hugging Face cache
+    /// (`Qwen/Qwen2.5-0.5B-Instruct`).
     pub base_model: String,
+    /// The commit, branch or tag of a `base_model` named by its id (default `main`; admission
+    /// pins the commit it resolved to).
+    #[serde(default)]
+    pub revision: Option<String>,
     #[serde(default = "d_batch")]
     pub per_device_train_batch_size: i64,
     #[serde(default = "d_accum")]
@@ -152,7 +157,10 @@ impl TrainConfig {
 
     pub fn validate(&self) -> Result<(), Failure> {
         if self.base_model.trim().is_empty() {
-            return Err(bad("base_model", "must name a local model directory"));
+            return Err(bad(
+                "base_model",
+                "must name a model directory or a model id in the local Hugging Face cache",
+            ));
         }
         if !(1..=4096).contains(&self.per_device_train_batch_size) {
             return Err(bad(

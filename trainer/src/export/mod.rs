@@ -14,6 +14,8 @@ pub use adapter::{
     read_adapter, write_adapter, write_adapter_tensors, Adapter, ADAPTER_CONFIG, ADAPTER_WEIGHTS,
 };
 pub use manifest::{ExportManifest, ManifestFile, MANIFEST};
+/// The formats (owned by the job config, which admission checks).
+pub use tunewright_schemas::config::ExportFormat;
 
 use crate::error::TrainerError;
 use files::{publish, temp_dir_for};
@@ -23,34 +25,6 @@ use files::{publish, temp_dir_for};
 pub struct ExportSource {
     pub adapter_dir: PathBuf,
     pub base_model_dir: PathBuf,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ExportFormat {
-    /// `adapter_model.safetensors` + `adapter_config.json`, loadable by `PeftModel.from_pretrained`.
-    Peft,
-    /// Full weights with the adapter merged in, loadable by `AutoModelForCausalLM.from_pretrained`.
-    Merged,
-}
-
-impl ExportFormat {
-    /// `peft` (alias `adapter`) or `merged` (alias `merged_safetensors`).
-    pub fn from_name(name: &str) -> Result<ExportFormat, TrainerError> {
-        match name.trim().to_ascii_lowercase().as_str() {
-            "peft" | "adapter" | "lora" => Ok(ExportFormat::Peft),
-            "merged" | "merged_safetensors" | "safetensors" => Ok(ExportFormat::Merged),
-            _ => Err(TrainerError::ExportFormatUnavailable {
-                format: name.to_string(),
-            }),
-        }
-    }
-
-    pub fn name(&self) -> &'static str {
-        match self {
-            ExportFormat::Peft => "peft",
-            ExportFormat::Merged => "merged",
-        }
-    }
 }
 
 /// Export `source` in `format` into `out_dir` (replaced if it exists).
