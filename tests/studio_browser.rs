@@ -17,8 +17,8 @@ use support::{Options, Server};
 use training::*;
 
 /// The injected OOM's step: beyond the first training's steps, within the second's.
-const OOM_AT_STEP: u64 = 30;
-const FIRST_STEPS: u64 = 24;
+const OOM_AT_STEP: u64 = 90;
+const FIRST_STEPS: u64 = 80;
 
 async fn api_job(s: &Server, id: &str) -> Value {
     job(s, id).await
@@ -148,7 +148,7 @@ async fn a_user_trains_watches_fails_and_downloads_in_the_studio() {
         "{inline}"
     );
     dismiss_toasts(&b).await;
-    b.expect_refusals_logged(&[404]).await;
+    b.expect_refusals_logged(&[400, 404]).await;
 
     // A training that fits: its page draws points as they come, without a reload.
     submit_training(&b, &tiny_fields(FIRST_STEPS, "main")).await;
@@ -206,13 +206,6 @@ async fn a_user_trains_watches_fails_and_downloads_in_the_studio() {
         json!(0),
         "no point arrived twice"
     );
-    let evals = b
-        .js("return Array.from(window.tunewrightCurves.eval.keys()).sort((a, b) => a - b);")
-        .await;
-    assert!(
-        evals.as_array().is_some_and(|e| !e.is_empty()),
-        "eval loss points: {evals}"
-    );
     b.check_page("job").await;
 
     // Export the adapter and download it: the bytes hash to the sha256 the page shows.
@@ -243,6 +236,9 @@ async fn a_user_trains_watches_fails_and_downloads_in_the_studio() {
     b.goto(&format!("/projects/{project}")).await;
     let mut fields = tiny_fields(OOM_AT_STEP + 10, "main");
     fields.retain(|(k, _)| *k != "eval_steps");
+    // A rank the analysis offers to halve: a change no checkpoint can carry.
+    fields.push(("lora_r", "16".into()));
+    fields.push(("lora_alpha", "32".into()));
     submit_training(&b, &fields).await;
     b.wait_for("location.pathname.startsWith('/jobs/job_')", 30)
         .await;

@@ -35,15 +35,19 @@ async fn html(s: &Server, path: &str) -> (u16, String) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_page_and_fragment_renders() {
-    let s = Server::start_with(single_threaded(Options::default())).await;
+    let s = Server::start_with(
+        single_threaded(Options::default()).env("TUNEWRIGHT_FAULT_OOM_AT_STEP", "8"),
+    )
+    .await;
     let p = project_with_dataset(&s, "pages <b>&</b>").await;
-    // A training that fails at once (no such model): a failed job with an analysis.
-    let mut config = train_config(2, 1);
-    config["base_model"] = json!("/nonexistent/model");
-    let failed = submit_train(&s, &p, config).await;
+    // A training that runs out of memory at step 8: a failed job with an analysis and
+    // checkpoints to resume from.
+    let failed = submit_train(&s, &p, train_config(10, 3)).await;
     let done = finished(&s, &failed).await;
     assert_eq!(done["status"], "failed", "{done}");
-    let ok = submit_train(&s, &p, train_config(6, 3)).await;
+    let mut config = train_config(6, 3);
+    config["learning_rate"] = json!(0.0005);
+    let ok = submit_train(&s, &p, config).await;
     assert_eq!(finished(&s, &ok).await["status"], "success");
 
     let (st, body) = html(&s, "/").await;
@@ -72,15 +76,23 @@ async fn every_page_and_fragment_renders() {
     assert!(body.contains("273"), "the dataset's examples");
     let (st, body) = html(&s, &format!("/projects/{p}/compare")).await;
     assert_eq!(st, 200);
-    assert!(body.contains("base_model"), "the differing field");
+    assert!(
+        body.contains("<code>learning_rate</code>"),
+        "the differing field: {body}"
+    );
+    assert!(
+        !body.contains("<code>seed</code>"),
+        "fields that agree are not listed"
+    );
 
     // The failed training's page carries the resume card with the analysis.
     let (st, body) = html(&s, &format!("/jobs/{failed}")).await;
     assert_eq!(st, 200);
     assert!(body.contains("id=\"resume-card\""), "{body}");
-    assert!(body.contains("TRAINING_MODEL_LOAD_FAILED"), "{body}");
+    assert!(body.contains("TRAINING_OOM"), "{body}");
     assert!(body.contains("Confidence"));
-    assert!(body.contains("No checkpoint was written"));
+    assert!(body.contains("sha256 ok"), "verified checkpoints: {body}");
+    assert!(body.contains("Resume from step 6"), "{body}");
     let (st, body) = html(&s, &format!("/jobs/{failed}/summary")).await;
     assert_eq!(st, 200);
     assert!(body.starts_with("\n<section") || body.contains("id=\"job-summary\""));

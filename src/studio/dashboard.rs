@@ -11,9 +11,10 @@ use tunewright_events::projection::JobView;
 use tunewright_events::State as LogState;
 use tunewright_schemas::{JobKind, JobStatus};
 
+use super::page::job_json;
 use super::page::page;
 use super::templates::render;
-use crate::http::dto::{JobOut, ProjectOut};
+use crate::http::dto::ProjectOut;
 use crate::http::error::ApiResult;
 use crate::http::hardware::HardwareOut;
 use crate::http::state::AppState;
@@ -49,7 +50,7 @@ fn is_active(j: &JobView) -> bool {
 
 fn device_job(s: &LogState, j: &JobView) -> DeviceJob {
     DeviceJob {
-        job: serde_json::to_value(JobOut::from(j)).unwrap_or(Value::Null),
+        job: job_json(s, j),
         project_name: s
             .projects
             .get(&j.project_id)
@@ -72,14 +73,15 @@ fn dashboard(s: &LogState) -> Dashboard {
             }
         })
         .collect();
-    let trainings = || s.jobs.values().filter(|j| j.kind == JobKind::Train);
-    let running = trainings()
-        .filter(|j| j.status == JobStatus::Running)
+    let running = s
+        .jobs
+        .values()
+        .filter(|j| j.kind == JobKind::Train && j.status == JobStatus::Running)
         .map(|j| device_job(s, j))
         .collect();
-    // Job ids are UUIDv7, so id order is submission order: the queue's FIFO order.
-    let queue = trainings()
-        .filter(|j| matches!(j.status, JobStatus::Queued | JobStatus::Retrying))
+    let queue = s
+        .training_queue()
+        .into_iter()
         .map(|j| device_job(s, j))
         .collect();
     Dashboard {

@@ -17,10 +17,9 @@ use tunewright_schemas::{JobKind, JobStatus};
 use super::artifacts::{rows, ArtifactRow};
 use super::curves::{curves, Curves};
 use super::job_log::{JobLog, JobLogCache, StoryRow};
-use super::page::page;
+use super::page::{job_json, page};
 use super::resume::{card, CheckpointFacts, ResumeCard};
 use super::templates::render;
-use crate::http::dto::JobOut;
 use crate::http::error::{ApiError, ApiResult};
 use crate::http::ids::{job_id, job_not_found};
 use crate::http::state::AppState;
@@ -87,17 +86,19 @@ struct StoryFragment {
     story_dropped: u64,
 }
 
-fn find(st: &AppState, id: &str) -> ApiResult<(JobView, String)> {
+/// The job, as the API shows it, and its project's name.
+fn find(st: &AppState, id: &str) -> ApiResult<(JobView, Value, String)> {
     let jid = job_id(id)?;
     st.service()?
         .read(|s| {
             let j = s.jobs.get(&jid)?.clone();
+            let shown = job_json(s, &j);
             let name = s
                 .projects
                 .get(&j.project_id)
                 .map(|p| p.name.clone())
                 .unwrap_or_else(|| "(deleted project)".into());
-            Some((j, name))
+            Some((j, shown, name))
         })
         .ok_or_else(|| job_not_found(jid))
 }
@@ -111,13 +112,12 @@ fn now_ms() -> i64 {
 
 async fn summary(
     st: &AppState,
-    j: &JobView,
-    project_name: String,
+    (j, shown, project_name): (&JobView, Value, String),
     timing: Timing,
     facts: CheckpointFacts,
 ) -> Summary {
     Summary {
-        job: serde_json::to_value(JobOut::from(j)).unwrap_or(Value::Null),
+        job: shown,
         project_name,
         timing,
         active: matches!(
@@ -148,7 +148,7 @@ pub async fn show(
     headers: HeaderMap,
     Path(id): Path<String>,
 ) -> ApiResult<Html<String>> {
-    let (j, project_name) = find(&st, &id)?;
+    let (j, shown, project_name) = find(&st, &id)?;
     let log = st.service()?.log().clone();
     let now = now_ms();
     let (curves, timing, facts, story, dropped) = cache
@@ -163,7 +163,7 @@ pub async fn show(
             )
         })
         .await?;
-    let summary = summary(&st, &j, project_name, timing, facts).await;
+    let summary = summary(&st, (&j, shown, project_name), timing, facts).await;
     let body = JobPage {
         summary,
         curves_json: serde_json::to_string(&curves).map_err(ApiError::internal)?,
@@ -181,7 +181,7 @@ pub async fn summary_fragment(
     Extension(cache): Extension<JobLogCache>,
     Path(id): Path<String>,
 ) -> ApiResult<Html<String>> {
-    let (j, project_name) = find(&st, &id)?;
+    let (j, shown, project_name) = find(&st, &id)?;
     let log = st.service()?.log().clone();
     let now = now_ms();
     let (timing, facts) = cache
@@ -189,7 +189,7 @@ pub async fn summary_fragment(
         .await?;
     render(
         "job_summary.html",
-        summary(&st, &j, project_name, timing, facts).await,
+        summary(&st, (&j, shown, project_name), timing, facts).await,
     )
 }
 
@@ -199,14 +199,13 @@ pub async fn story_fragment(
     Extension(cache): Extension<JobLogCache>,
     Path(id): Path<String>,
 ) -> ApiResult<Html<String>> {
-    let (j, _) = find(&st, &id)?;
+    let (j, job, _) = find(&st, &id)?;
     let log = st.service()?.log().clone();
     let (story, story_dropped) = cache
         .read(&log, j.id, |l, _| {
             (l.story.iter().rev().cloned().collect(), l.story_dropped)
         })
         .await?;
-    let job = serde_json::to_value(JobOut::from(&j)).unwrap_or(Value::Null);
     render(
         "job_story.html",
         StoryFragment {
@@ -224,7 +223,7 @@ pub async fn curves_json(
     Extension(cache): Extension<JobLogCache>,
     Path(id): Path<String>,
 ) -> ApiResult<Json<Curves>> {
-    let (j, _) = find(&st, &id)?;
+    let (j, _, _) = find(&st, &id)?;
     let log = st.service()?.log().clone();
     Ok(Json(cache.read(&log, j.id, curves).await?))
 }

@@ -1,6 +1,7 @@
 //! What every studio page and action shares: the layout's context (version, sign-in state),
 //! whether a request came from htmx, and the answer to an action that moves the user to
-//! another page (`HX-Redirect` for htmx, `303 See Other` for a plain form post).
+//! another page (`HX-Redirect` for htmx, `303 See Other` for a plain form post), and jobs as
+//! the API shows them.
 
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{Html, IntoResponse, Response};
@@ -51,6 +52,15 @@ pub fn page<T: Serialize>(
             body,
         },
     )
+}
+
+/// A job as the API shows it (with its place in the device's queue), as a template value.
+pub fn job_json(
+    s: &tunewright_events::State,
+    j: &tunewright_events::projection::JobView,
+) -> serde_json::Value {
+    let out = crate::http::dto::JobOut::from(j).queued_at(s.queue_position(j.id));
+    serde_json::to_value(out).unwrap_or(serde_json::Value::Null)
 }
 
 /// Whether htmx sent the request.

@@ -11,10 +11,11 @@ use tunewright_events::State as LogState;
 use tunewright_schemas::ProjectId;
 
 use super::form::StudioForm;
+use super::page::job_json;
 use super::page::{page, redirect};
 use super::templates::render;
 use super::train_form::{fields, FieldView};
-use crate::http::dto::{CreateProject, FileOut, JobOut, ProjectOut};
+use crate::http::dto::{CreateProject, FileOut, ProjectOut};
 use crate::http::error::ApiResult;
 use crate::http::ids::{project_id, project_not_found};
 use crate::http::rejection::{ApiJson, ApiPath};
@@ -62,7 +63,7 @@ pub fn project_page(st: &AppState, id: ProjectId) -> ApiResult<ProjectPage> {
                 .values()
                 .rev()
                 .filter(|j| j.project_id == id)
-                .map(|j| serde_json::to_value(JobOut::from(j)).unwrap_or(Value::Null))
+                .map(|j| job_json(s, j))
                 .collect();
             let trainings = jobs.iter().filter(|j| j["kind"] == "train").count();
             Some(ProjectPage {

@@ -187,6 +187,7 @@ mod tests {
 
     fn analysis() -> AnalysisOut {
         AnalysisOut {
+            job_id: None,
             error_type: "oom".into(),
             error_phase: "training".into(),
             error_code: "TRAINING_OOM".into(),

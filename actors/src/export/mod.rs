@@ -8,8 +8,8 @@ use std::path::Path;
 use serde_json::Value;
 use tunewright_events::event::{ArtifactRecorded, Event};
 use tunewright_events::projection::JobView;
-use tunewright_schemas::worker::{ExportWorkerSpec, WorkerLine};
 use tunewright_schemas::config::ExportConfig;
+use tunewright_schemas::worker::{ExportWorkerSpec, WorkerLine};
 use tunewright_schemas::{ctx, ErrorCode, Failure, JobId, JobKind, JobStatus};
 
 use crate::executor::{JobContext, JobExecutor};

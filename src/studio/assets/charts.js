@@ -10,7 +10,7 @@
   // Past this many live points per curve the page asks the server for a thinned set again.
   var MAX_LIVE_POINTS = 6000;
 
-  function width(el) { return Math.max(260, el.clientWidth || 600); }
+  function width(el) { return Math.max(240, el.clientWidth || 600); }
 
   function toMap(curve) {
     var m = new Map();
@@ -154,7 +154,10 @@
   function comparePage(el) {
     var runs = JSON.parse(el.dataset.runs);
     var maps = runs.map(function (r) { return toMap(r[1]); });
-    chart(el, runs.map(function (r) { return r[0]; }), maps);
+    var plot = chart(el, runs.map(function (r, i) { return "run " + (i + 1); }), maps);
+    window.addEventListener("resize", function () {
+      plot.setSize({ width: width(el), height: 220 });
+    });
   }
 
   document.addEventListener("DOMContentLoaded", function () {
