@@ -152,11 +152,11 @@ fn bench(c: &mut Criterion) {
             "job page, {STEPS} logged steps: first view {:.1} ms, {} KiB of HTML; points per curve: loss {}, eval loss {}, learning rate {}, gradient norm {} (of {} recorded steps)",
             cold.as_secs_f64() * 1000.0,
             page.len() / 1024,
-            curves["loss"][0].as_array().map_or(0, Vec::len),
-            curves["eval_loss"][0].as_array().map_or(0, Vec::len),
-            curves["learning_rate"][0].as_array().map_or(0, Vec::len),
-            curves["grad_norm"][0].as_array().map_or(0, Vec::len),
-            curves["recorded_steps"],
+            curves["curves"]["loss"][0].as_array().map_or(0, Vec::len),
+            curves["curves"]["eval_loss"][0].as_array().map_or(0, Vec::len),
+            curves["curves"]["learning_rate"][0].as_array().map_or(0, Vec::len),
+            curves["curves"]["grad_norm"][0].as_array().map_or(0, Vec::len),
+            curves["curves"]["recorded_steps"],
         );
         // Idle cost: the service's CPU time per second, with no page open, then with a live
         // page's event stream open (the job page's `EventSource`) and nothing happening.

@@ -111,8 +111,12 @@ async fn every_page_and_fragment_renders() {
         .json()
         .await
         .expect("curves JSON");
-    assert_eq!(curves["loss"][0], json!([1, 2, 3, 4, 5, 6]), "{curves}");
-    assert_eq!(curves["recorded_steps"], 6);
+    assert_eq!(
+        curves["curves"]["loss"][0],
+        json!([1, 2, 3, 4, 5, 6]),
+        "{curves}"
+    );
+    assert_eq!(curves["curves"]["recorded_steps"], 6);
     assert!(curves["through_seq"].as_u64().unwrap() > 0);
     let progress = of_type(&events(&s, &ok).await, "job_progress").len();
     assert_eq!(progress, 6, "every logged step is in the log");

@@ -6,21 +6,21 @@
 //! (re-read when the job's status changes) and `story`; `curves` is the curves as JSON.
 
 use axum::extract::{Extension, Path, State};
+use axum::http::header;
 use axum::http::HeaderMap;
-use axum::response::Html;
-use axum::Json;
+use axum::response::{Html, IntoResponse, Response};
 use serde::Serialize;
 use serde_json::Value;
 use tunewright_events::projection::JobView;
 use tunewright_schemas::{JobKind, JobStatus};
 
 use super::artifacts::{rows, ArtifactRow};
-use super::curves::{curves, Curves};
+use super::curves::curves_json;
 use super::job_log::{JobLog, JobLogCache, StoryRow};
 use super::page::{job_json, page};
 use super::resume::{card, CheckpointFacts, ResumeCard};
 use super::templates::render;
-use crate::http::error::{ApiError, ApiResult};
+use crate::http::error::ApiResult;
 use crate::http::ids::{job_id, job_not_found};
 use crate::http::state::AppState;
 
@@ -151,11 +151,12 @@ pub async fn show(
     let (j, shown, project_name) = find(&st, &id)?;
     let log = st.service()?.log().clone();
     let now = now_ms();
-    let (curves, timing, facts, story, dropped) = cache
+    let (curves, through_seq, timing, facts, story, dropped) = cache
         .read(&log, j.id, |l, after| {
             let story: Vec<StoryRow> = l.story.iter().rev().cloned().collect();
             (
-                curves(l, after),
+                curves_json(l),
+                after,
                 timing(&j, l, now),
                 facts(l),
                 story,
@@ -166,9 +167,9 @@ pub async fn show(
     let summary = summary(&st, (&j, shown, project_name), timing, facts).await;
     let body = JobPage {
         summary,
-        curves_json: serde_json::to_string(&curves).map_err(ApiError::internal)?,
+        curves_json: curves.to_string(),
         has_curves: j.kind == JobKind::Train,
-        through_seq: curves.through_seq,
+        through_seq,
         story,
         story_dropped: dropped,
     };
@@ -216,14 +217,19 @@ pub async fn story_fragment(
     )
 }
 
-/// `GET /jobs/{id}/curves`: the curves as JSON (what a page reloads when its live points grow
-/// past the bound).
-pub async fn curves_json(
+/// `GET /jobs/{id}/curves`: `{"through_seq": SEQ, "curves": {...}}`, what a page reloads when
+/// its live points grow past the bound (the stream continues after `through_seq`).
+pub async fn curves(
     State(st): State<AppState>,
     Extension(cache): Extension<JobLogCache>,
     Path(id): Path<String>,
-) -> ApiResult<Json<Curves>> {
+) -> ApiResult<Response> {
     let (j, _, _) = find(&st, &id)?;
     let log = st.service()?.log().clone();
-    Ok(Json(cache.read(&log, j.id, curves).await?))
+    let (json, after) = cache
+        .read(&log, j.id, |l, after| (curves_json(l), after))
+        .await?;
+    // Both parts are JSON already: the cached curves are not serialized again.
+    let body = format!(r#"{{"through_seq":{after},"curves":{json}}}"#);
+    Ok(([(header::CONTENT_TYPE, "application/json")], body).into_response())
 }

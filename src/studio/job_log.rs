@@ -63,6 +63,8 @@ pub struct JobLog {
     pub attempt_progress: Option<((u64, i64), (u64, i64))>,
     /// When the job reached its final status.
     pub finished_at_ms: Option<i64>,
+    /// The thinned curves as JSON and the `through_seq` they were computed at (`curves`).
+    pub thinned: Option<(u64, std::sync::Arc<str>)>,
 }
 
 fn finite(v: Option<f64>) -> Option<f64> {
@@ -181,7 +183,7 @@ impl JobLogCache {
         &self,
         log: &EventLog,
         job: JobId,
-        f: impl FnOnce(&JobLog, u64) -> R,
+        f: impl FnOnce(&mut JobLog, u64) -> R,
     ) -> ApiResult<R> {
         let entry = self.entry(job);
         let mut reading = entry.lock().await;
@@ -202,6 +204,6 @@ impl JobLogCache {
             }
         }
         let resume_after = log_seq.max(reading.through_seq);
-        Ok(f(&reading, resume_after))
+        Ok(f(&mut reading, resume_after))
     }
 }

@@ -60,7 +60,7 @@ pub fn router(state: AppState) -> Router<AppState> {
         .route("/jobs/{id}", get(job::show))
         .route("/jobs/{id}/summary", get(job::summary_fragment))
         .route("/jobs/{id}/story", get(job::story_fragment))
-        .route("/jobs/{id}/curves", get(job::curves_json))
+        .route("/jobs/{id}/curves", get(job::curves))
         .route("/jobs/{id}/cancel", post(submit::cancel))
         .route("/jobs/{id}/export", post(submit::export))
         .route("/jobs/{id}/artifacts/{name}", get(artifacts::download))

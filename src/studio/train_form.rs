@@ -52,7 +52,8 @@ const fn f(
 
 /// Every field of `TrainConfig`, in the order the form shows them.
 pub const FIELDS: &[Field] = &[
-    f("base_model", "Base model directory", Input::Text, "A local Hugging Face checkpoint directory of a Llama-family model (config.json, safetensors, tokenizer.json).", true),
+    f("base_model", "Base model directory", Input::Text, "The model to adapt: a local checkpoint directory (config.json, safetensors, tokenizer.json) or a Hugging Face model id in the local cache.", true),
+    f("revision", "Model revision", Input::Text, "When the base model is a Hugging Face model id found in the local cache: its branch, tag or commit (empty: main).", false),
     f("split", "Split", Input::Text, "A split of this project's dataset: training uses its train part and evaluates on its val part. Empty: the whole dataset.", true),
     f("max_steps", "Max steps", Input::Integer, "Optimizer steps to run; overrides the number of epochs when set.", true),
     f("num_train_epochs", "Epochs", Input::Decimal, "Passes over the training data when max steps is empty.", true),

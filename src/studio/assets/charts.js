@@ -112,10 +112,11 @@
       state.lastStep = { step: d.step, at: seconds };
     }
     function reload() {
-      fetch("/jobs/" + jobId + "/curves").then(function (r) { return r.json(); }).then(function (c) {
+      fetch("/jobs/" + jobId + "/curves").then(function (r) { return r.json(); }).then(function (r) {
+        var c = r.curves;
         state.loss = toMap(c.loss); state.eval = toMap(c.eval_loss);
         state.lr = toMap(c.learning_rate); state.grad = toMap(c.grad_norm);
-        state.after = Math.max(state.after, c.through_seq);
+        state.after = Math.max(state.after, r.through_seq);
         redraw();
       });
     }
