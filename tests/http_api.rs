@@ -212,7 +212,13 @@ async fn jobs_splits_and_their_errors() {
     let submit = |kind: &'static str, config: serde_json::Value| {
         s.post_json(&jobs_path, json!({"kind": kind, "config": config}))
     };
-    expect_error(submit("train", json!({})).await, 400, "TRAINING_NO_DATASET").await;
+    let tiny = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/tiny-llama");
+    expect_error(
+        submit("train", json!({"base_model": tiny})).await,
+        400,
+        "TRAINING_NO_DATASET",
+    )
+    .await;
     expect_error(
         submit("dataset_generate", json!({})).await,
         400,

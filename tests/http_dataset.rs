@@ -92,20 +92,27 @@ async fn a_dataset_upload_unlocks_splits_and_training() {
 
     // Training: an unknown split, then one training at a time.
     let jobs = format!("/api/v1/projects/{p}/jobs");
+    let tiny = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/tiny-llama");
     let r = s
-        .post_json(&jobs, json!({"kind": "train", "config": {"split": "nope"}}))
+        .post_json(
+            &jobs,
+            json!({"kind": "train", "config": {"split": "nope", "base_model": tiny}}),
+        )
         .await;
     expect_error(r, 404, "SPLIT_NOT_FOUND").await;
     let r = s
         .post_json(
             &jobs,
-            json!({"kind": "train", "config": {"split": "main", "max_steps": 1}}),
+            json!({"kind": "train", "config": {"split": "main", "max_steps": 1, "base_model": tiny}}),
         )
         .await;
     assert_eq!(r.status(), 201);
     let job: serde_json::Value = r.json().await.unwrap();
     let r = s
-        .post_json(&jobs, json!({"kind": "train", "config": {}}))
+        .post_json(
+            &jobs,
+            json!({"kind": "train", "config": {"base_model": tiny}}),
+        )
         .await;
     expect_error(r, 409, "TRAINING_ALREADY_RUNNING").await;
     // Cancel it so the test leaves nothing running.

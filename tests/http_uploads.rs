@@ -92,12 +92,18 @@ async fn uploads_are_checked_and_stored() {
 
     // Over the per-file limit: refused while streaming.
     let v = expect_error(
-        s.upload(&p, "big.txt", vec![b'a'; 1024 * 1024 + 10]).await,
+        s.upload(&p, "big.txt", vec![b'a'; 3 * 512 * 1024]).await,
         413,
         "FILE_TOO_LARGE",
     )
     .await;
     assert_eq!(v["context"]["max_size_mb"], 1.0);
+    // The refused body was read to its end: the message gives its real size.
+    assert_eq!(v["context"]["actual_size_bytes"], 3 * 512 * 1024, "{v}");
+    assert_eq!(
+        v["detail"],
+        "File 'big.txt' exceeds maximum size of 1.0 MB (actual: 1.5 MB)"
+    );
     // Two files of 0.8 MB pass the per-file limit but not the project total.
     assert_eq!(
         s.upload(&p, "part1.txt", vec![b'b'; 800 * 1024])

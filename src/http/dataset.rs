@@ -20,7 +20,7 @@ use super::rejection::ApiPath;
 use super::state::AppState;
 use super::upload::name::check_file_name;
 use super::upload::store::PartFile;
-use super::upload::{drain, pump, SizeLimits, DRAIN_CAP_BYTES, MAX_FIELD_BYTES};
+use super::upload::{drain, pump, with_actual_size, SizeLimits, DRAIN_CAP_BYTES, MAX_FIELD_BYTES};
 
 /// The multipart form of a dataset upload.
 #[derive(Debug, Serialize, ToSchema)]
@@ -85,8 +85,8 @@ pub async fn upload_dataset(
         let name = "dataset.jsonl".to_string();
         let mut part = PartFile::create(dest.clone(), &name).await?;
         if let Err(f) = pump(&mut body, &mut part, &name, limits, |_| Ok(())).await {
-            drain(&mut body, DRAIN_CAP_BYTES).await;
-            return Err(f.into());
+            let rest = drain(&mut body, DRAIN_CAP_BYTES).await;
+            return Err(with_actual_size(f, rest).into());
         }
         Stored { part, name }
     };
@@ -116,7 +116,7 @@ async fn receive_multipart(
         };
         let mut field = Box::pin(field);
         if field.name() != Some("file") {
-            if !drain(&mut field, MAX_FIELD_BYTES).await {
+            if drain(&mut field, MAX_FIELD_BYTES).await.is_none() {
                 return Err(ApiError::new(
                     ErrorCode::RequestTooLarge,
                     ctx! {"limit_bytes" => MAX_FIELD_BYTES},
@@ -130,10 +130,10 @@ async fn receive_multipart(
         };
         let mut part = PartFile::create(dest.to_path_buf(), &name).await?;
         if let Err(f) = pump(&mut field, &mut part, &name, limits, |_| Ok(())).await {
-            drain(&mut field, DRAIN_CAP_BYTES).await;
+            let rest = drain(&mut field, DRAIN_CAP_BYTES).await;
             drop(field);
             drain_multipart(&mut mp).await;
-            return Err(f.into());
+            return Err(with_actual_size(f, rest).into());
         }
         return Ok(Stored { part, name });
     }

@@ -19,7 +19,9 @@ use super::state::AppState;
 use super::upload::kind::{kind_from_name, ContentCheck};
 use super::upload::name::check_file_name;
 use super::upload::store::PartFile;
-use super::upload::{body_failure, drain, pump, SizeLimits, DRAIN_CAP_BYTES, MAX_FIELD_BYTES};
+use super::upload::{
+    body_failure, drain, pump, with_actual_size, SizeLimits, DRAIN_CAP_BYTES, MAX_FIELD_BYTES,
+};
 
 /// The multipart form of a document upload.
 #[derive(Debug, Serialize, ToSchema)]
@@ -58,7 +60,7 @@ async fn skip_field<S, E>(field: &mut S) -> Result<(), ApiError>
 where
     S: futures::Stream<Item = Result<axum::body::Bytes, E>> + Unpin,
 {
-    if drain(field, MAX_FIELD_BYTES).await {
+    if drain(field, MAX_FIELD_BYTES).await.is_some() {
         Ok(())
     } else {
         Err(ApiError::new(
@@ -115,10 +117,10 @@ pub async fn upload_file(
         let record = match received {
             Ok(r) => r,
             Err(f) => {
-                drain(&mut field, DRAIN_CAP_BYTES).await;
+                let rest = drain(&mut field, DRAIN_CAP_BYTES).await;
                 drop(field);
                 drain_multipart(&mut mp).await;
-                return Err(f.into());
+                return Err(with_actual_size(f, rest).into());
             }
         };
         drop(field);

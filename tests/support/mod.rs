@@ -26,6 +26,9 @@ pub struct Options {
     pub envs: Vec<(String, String)>,
     pub data_dir: Option<PathBuf>,
     pub wait_ready: bool,
+    /// Run the server as an unprivileged user (uid/gid 65534) when the tests run as root, so
+    /// file permissions apply to it.
+    pub unprivileged: bool,
 }
 
 impl Default for Options {
@@ -35,6 +38,7 @@ impl Default for Options {
             envs: Vec::new(),
             data_dir: None,
             wait_ready: true,
+            unprivileged: false,
         }
     }
 }
@@ -54,6 +58,10 @@ impl Options {
     }
     pub fn data_dir(mut self, d: &Path) -> Self {
         self.data_dir = Some(d.to_path_buf());
+        self
+    }
+    pub fn unprivileged(mut self) -> Self {
+        self.unprivileged = true;
         self
     }
     pub fn no_wait(mut self) -> Self {
@@ -76,7 +84,17 @@ impl Server {
                 (Some(t), d)
             }
         };
-        let mut cmd = Command::new(BIN);
+        let as_nobody = opts.unprivileged && is_root();
+        let mut cmd = if as_nobody {
+            use std::os::unix::fs::PermissionsExt;
+            let open = std::fs::Permissions::from_mode(0o777);
+            std::fs::set_permissions(&data_dir, open).expect("chmod the data dir");
+            let mut c = Command::new("setpriv");
+            c.args(["--reuid=65534", "--regid=65534", "--clear-groups", BIN]);
+            c
+        } else {
+            Command::new(BIN)
+        };
         cmd.arg("serve")
             .arg("--data-dir")
             .arg(&data_dir)
@@ -214,6 +232,15 @@ impl Server {
     pub fn replay_verify(&self) -> (bool, String) {
         replay_verify(&self.data_dir)
     }
+}
+
+/// Whether the tests run as root (who reads any file whatever its mode).
+pub fn is_root() -> bool {
+    Command::new("id")
+        .arg("-u")
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
+        .unwrap_or(false)
 }
 
 pub fn replay_verify(dir: &Path) -> (bool, String) {

@@ -12,7 +12,7 @@ use tunewright_schemas::{ctx, ErrorCode, Failure};
 
 use super::hub_cache::{denied, is_model_id, HubCache};
 
-/// Largest `config.json` read (real ones are a few KB).
+/// Largest `config.json` or weight index read (real ones are at most a few hundred KB).
 const MAX_CONFIG_BYTES: u64 = 1 << 20;
 
 /// Where a base model is.
@@ -105,6 +105,25 @@ fn require_file(model: &str, dir: &Path, name: &str, source: Source) -> Result<P
     }
 }
 
+/// A small JSON file of the model (bounded read).
+fn read_small(model: &str, path: &Path, source: Source) -> Result<String, Failure> {
+    use std::io::Read;
+    let cannot = |e: std::io::Error| match e.kind() {
+        ErrorKind::PermissionDenied => denied(model, path, e),
+        _ => missing(
+            model,
+            source,
+            &format!("{} cannot be read: {e}", path.display()),
+        ),
+    };
+    let file = std::fs::File::open(path).map_err(cannot)?;
+    let mut text = String::new();
+    file.take(MAX_CONFIG_BYTES)
+        .read_to_string(&mut text)
+        .map_err(cannot)?;
+    Ok(text)
+}
+
 fn architecture(model: &str, dir: &Path, source: Source) -> Result<String, Failure> {
     let path = require_file(model, dir, "config.json", source)?;
     let unsupported = |why: String| {
@@ -113,18 +132,7 @@ fn architecture(model: &str, dir: &Path, source: Source) -> Result<String, Failu
             ctx! {"architecture" => why, "supported" => supported_list(), "model" => model},
         )
     };
-    let file = std::fs::File::open(&path).map_err(|e| match e.kind() {
-        ErrorKind::PermissionDenied => denied(model, &path, e),
-        _ => missing(model, source, &format!("config.json cannot be read: {e}")),
-    })?;
-    let mut text = String::new();
-    use std::io::Read;
-    file.take(MAX_CONFIG_BYTES)
-        .read_to_string(&mut text)
-        .map_err(|e| match e.kind() {
-            ErrorKind::PermissionDenied => denied(model, &path, e),
-            _ => unsupported(format!("unknown (config.json cannot be read: {e})")),
-        })?;
+    let text = read_small(model, &path, source)?;
     let value: serde_json::Value = serde_json::from_str(&text)
         .map_err(|e| unsupported(format!("unknown (config.json is not valid JSON: {e})")))?;
     value
@@ -136,29 +144,45 @@ fn architecture(model: &str, dir: &Path, source: Source) -> Result<String, Failu
         .ok_or_else(|| unsupported("unknown (config.json names no architectures)".into()))
 }
 
+/// The weights: `model.safetensors`, or the index of a sharded checkpoint
+/// (`model.safetensors.index.json`) and every shard it names.
 fn require_weights(model: &str, dir: &Path, source: Source) -> Result<(), Failure> {
-    let entries = std::fs::read_dir(dir).map_err(|e| match e.kind() {
-        ErrorKind::PermissionDenied => denied(model, dir, e),
-        _ => missing(
-            model,
-            source,
-            &format!("{} cannot be listed: {e}", dir.display()),
-        ),
-    })?;
-    // A bound on the listing: a model directory holds a few dozen files at most.
-    let has_weights = entries.flatten().take(100_000).any(|e| {
-        let name = e.file_name().to_string_lossy().into_owned();
-        name.ends_with(".safetensors") && std::fs::metadata(e.path()).is_ok_and(|m| m.is_file())
-    });
-    if has_weights {
-        Ok(())
-    } else {
-        Err(missing(
-            model,
-            source,
-            &format!("{} has no *.safetensors weights", dir.display()),
-        ))
+    let index = dir.join("model.safetensors.index.json");
+    if !index.exists() {
+        return require_file(model, dir, "model.safetensors", source).map(|_| ());
     }
+    let index = require_file(model, dir, "model.safetensors.index.json", source)?;
+    let text = read_small(model, &index, source)?;
+    let value: serde_json::Value = serde_json::from_str(&text).map_err(|e| {
+        missing(
+            model,
+            source,
+            &format!("model.safetensors.index.json is not valid JSON: {e}"),
+        )
+    })?;
+    let shards: std::collections::BTreeSet<&str> = value
+        .get("weight_map")
+        .and_then(|m| m.as_object())
+        .map(|m| m.values().filter_map(|v| v.as_str()).collect())
+        .unwrap_or_default();
+    if shards.is_empty() {
+        return Err(missing(
+            model,
+            source,
+            "model.safetensors.index.json names no weight files",
+        ));
+    }
+    for shard in shards {
+        if Path::new(shard).components().count() != 1 {
+            return Err(missing(
+                model,
+                source,
+                &format!("the index names '{shard}', not a file of the model directory"),
+            ));
+        }
+        require_file(model, dir, shard, source)?;
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -206,8 +230,20 @@ mod tests {
         assert!(e.detail.contains("tokenizer.json"), "{}", e.detail);
         let d = model_dir("LlamaForCausalLM");
         std::fs::remove_file(d.path().join("model.safetensors")).unwrap();
+        std::fs::write(d.path().join("reference_logits.safetensors"), b"x").unwrap();
         let e = resolve(&d.path().to_string_lossy(), None, &cache()).unwrap_err();
-        assert!(e.detail.contains("safetensors"), "{}", e.detail);
+        assert!(e.detail.contains("model.safetensors"), "{}", e.detail);
+        // A sharded checkpoint: the index and every shard it names.
+        std::fs::write(
+            d.path().join("model.safetensors.index.json"),
+            r#"{"weight_map": {"a": "model-00001-of-00002.safetensors", "b": "model-00002-of-00002.safetensors"}}"#,
+        )
+        .unwrap();
+        std::fs::write(d.path().join("model-00001-of-00002.safetensors"), b"x").unwrap();
+        let e = resolve(&d.path().to_string_lossy(), None, &cache()).unwrap_err();
+        assert!(e.detail.contains("model-00002-of-00002"), "{}", e.detail);
+        std::fs::write(d.path().join("model-00002-of-00002.safetensors"), b"x").unwrap();
+        assert!(resolve(&d.path().to_string_lossy(), None, &cache()).is_ok());
         let d = model_dir("LlamaForCausalLM");
         std::fs::write(d.path().join("config.json"), b"{not json").unwrap();
         let e = resolve(&d.path().to_string_lossy(), None, &cache()).unwrap_err();

@@ -86,8 +86,8 @@ where
     Ok(())
 }
 
-/// Read and discard up to `cap` more bytes of `body`; whether it ended within the cap.
-pub async fn drain<S, E>(body: &mut S, cap: u64) -> bool
+/// Read and discard up to `cap` more bytes of `body`; how many, when it ended within the cap.
+pub async fn drain<S, E>(body: &mut S, cap: u64) -> Option<u64>
 where
     S: Stream<Item = Result<Bytes, E>> + Unpin,
 {
@@ -97,11 +97,37 @@ where
             Ok(c) => {
                 seen += c.len() as u64;
                 if seen > cap {
-                    return false;
+                    return None;
                 }
             }
-            Err(_) => return false,
+            Err(_) => return None,
         }
     }
-    true
+    Some(seen)
+}
+
+/// A `FILE_TOO_LARGE` whose body was read to its end (`rest`: the bytes after the refusal):
+/// its actual size goes in the context and the message. Other failures pass unchanged.
+pub fn with_actual_size(f: Failure, rest: Option<u64>) -> Failure {
+    if f.error_code != ErrorCode::FileTooLarge {
+        return f;
+    }
+    let seen = f
+        .context
+        .0
+        .get("received_bytes_at_least")
+        .and_then(|v| v.as_u64());
+    let (Some(seen), Some(rest)) = (seen, rest) else {
+        return f;
+    };
+    let actual = seen + rest;
+    let mut f = f
+        .with_field("actual_size_bytes", serde_json::json!(actual))
+        .with_field("actual_size_mb", serde_json::json!(mb(actual)));
+    f.detail = format!(
+        "{} (actual: {} MB)",
+        f.detail,
+        serde_json::json!(mb(actual))
+    );
+    f
 }
