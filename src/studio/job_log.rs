@@ -148,10 +148,13 @@ impl JobLog {
     }
 }
 
+/// One job's reading, locked while it is caught up, and when it was last used.
+type Entry = (Arc<tokio::sync::Mutex<JobLog>>, u64);
+
 /// The readings of recently viewed jobs. Cheap to clone.
 #[derive(Clone, Default)]
 pub struct JobLogCache {
-    entries: Arc<Mutex<HashMap<JobId, (Arc<tokio::sync::Mutex<JobLog>>, u64)>>>,
+    entries: Arc<Mutex<HashMap<JobId, Entry>>>,
     clock: Arc<std::sync::atomic::AtomicU64>,
 }
 

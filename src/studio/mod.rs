@@ -63,6 +63,7 @@ pub fn router(state: AppState) -> Router<AppState> {
         .route("/jobs/{id}/curves", get(job::curves))
         .route("/jobs/{id}/cancel", post(submit::cancel))
         .route("/jobs/{id}/export", post(submit::export))
+        .route("/jobs/{id}/resume", post(resume::resume))
         .route("/jobs/{id}/artifacts/{name}", get(artifacts::download))
         .merge(uploads)
         .route_layer(from_fn_with_state(state.clone(), gate::studio_gate));

@@ -5,17 +5,27 @@
 //!
 //! A change a checkpoint cannot carry (`RESTART_KEYS`: the adapter's shape or the model under
 //! it) makes the new job start from step 0; the page says so before the click.
+//!
+//! The action (`resume`) is the API's `POST /api/v1/jobs/{id}/resume`
+//! (`{"from_step": N|null, "config_changes": {...}}` -> `201` with the new job).
 
 use std::collections::BTreeMap;
 
-use axum::extract::State;
+use axum::body::Body;
+use axum::extract::{Path, Request, State};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::Response;
 use serde::Serialize;
 use serde_json::Value;
+use tower::ServiceExt;
 use tunewright_events::projection::JobView;
 use tunewright_events::timestamp::format_ts;
 use tunewright_schemas::{JobKind, JobStatus};
 
+use super::form::StudioForm;
+use super::page::redirect;
 use crate::http::dto::{AnalysisOut, JobErrorOut};
+use crate::http::error::{ApiError, ApiResult};
 use crate::http::rejection::ApiPath;
 use crate::http::state::AppState;
 
@@ -217,6 +227,21 @@ mod tests {
     }
 
     #[test]
+    fn the_form_names_a_step_and_suggestions() {
+        let pairs = vec![
+            ("from_step".to_string(), "24".to_string()),
+            ("suggestion".into(), "0".into()),
+            ("suggestion".into(), "2".into()),
+        ];
+        assert_eq!(read_form(&pairs).unwrap(), (Some(24), vec![0, 2]));
+        assert_eq!(
+            read_form(&[("from_step".into(), "".into())]).unwrap(),
+            (None, vec![])
+        );
+        assert!(read_form(&[("suggestion".into(), "x".into())]).is_err());
+    }
+
+    #[test]
     fn ticked_changes_merge() {
         let a = analysis();
         assert_eq!(ticked_changes(&a, &[]), json!({}));
@@ -225,4 +250,77 @@ mod tests {
             json!({"per_device_train_batch_size": 1, "gradient_accumulation_steps": 4, "lora_r": 8})
         );
     }
+}
+
+/// The resume form: the checkpoint step (empty: from step 0) and the ticked suggestions.
+fn read_form(pairs: &[(String, String)]) -> Result<(Option<u64>, Vec<usize>), ApiError> {
+    let mut from_step = None;
+    let mut ticked = Vec::new();
+    for (k, v) in pairs {
+        match k.as_str() {
+            "from_step" if !v.trim().is_empty() => {
+                from_step =
+                    Some(v.trim().parse().map_err(|_| {
+                        ApiError::validation("from_step must be a checkpoint's step")
+                    })?)
+            }
+            "suggestion" => ticked.push(
+                v.parse()
+                    .map_err(|_| ApiError::validation("suggestion must be an index"))?,
+            ),
+            _ => {}
+        }
+    }
+    Ok((from_step, ticked))
+}
+
+/// `POST /jobs/{id}/resume`: the API's `POST /api/v1/jobs/{id}/resume` with the checkpoint and
+/// the ticked suggestions' config changes, sent through the API's own router so that the
+/// resume rules stay the API's; then the new job's page.
+pub async fn resume(
+    State(st): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    StudioForm(pairs): StudioForm<Vec<(String, String)>>,
+) -> ApiResult<Response> {
+    let (from_step, ticked) = read_form(&pairs)?;
+    let analysis = if ticked.is_empty() {
+        None
+    } else {
+        Some(
+            crate::http::jobs::job_analysis(State(st.clone()), ApiPath(id.clone()))
+                .await?
+                .0,
+        )
+    };
+    let config_changes = analysis
+        .as_ref()
+        .map(|a| ticked_changes(a, &ticked))
+        .unwrap_or_else(|| serde_json::json!({}));
+    let body = serde_json::json!({"from_step": from_step, "config_changes": config_changes});
+    let mut req = Request::post(format!("/api/v1/jobs/{id}/resume"))
+        .header(header::CONTENT_TYPE, "application/json")
+        .body(Body::from(body.to_string()))
+        .map_err(ApiError::internal)?;
+    if let Some(token) = st.config.token.as_deref() {
+        let bearer =
+            HeaderValue::from_str(&format!("Bearer {token}")).map_err(ApiError::internal)?;
+        req.headers_mut().insert(header::AUTHORIZATION, bearer);
+    }
+    let answer = crate::http::router(st.clone())
+        .oneshot(req)
+        .await
+        .map_err(ApiError::internal)?;
+    if answer.status() != StatusCode::CREATED {
+        // An error answer keeps its catalog marker: the page shows it as a toast.
+        return Ok(answer);
+    }
+    let bytes = axum::body::to_bytes(answer.into_body(), 1 << 20)
+        .await
+        .map_err(ApiError::internal)?;
+    let job: Value = serde_json::from_slice(&bytes).map_err(ApiError::internal)?;
+    let new_id = job["id"]
+        .as_str()
+        .ok_or_else(|| ApiError::internal("the resume API answered a job without an id"))?;
+    Ok(redirect(&headers, &format!("/jobs/{new_id}")))
 }
