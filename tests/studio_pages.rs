@@ -174,6 +174,24 @@ async fn errors_of_htmx_requests_are_toasts_for_the_toast_area() {
         "{body}"
     );
     assert!(body.contains("Ratios must sum to 1.0, got 1.1"), "{body}");
+    // A dataset with a bad line: the toast names the line.
+    let bad = "{\"instruction\": \"a\", \"output\": \"b\"}\nnot json\n";
+    let form = reqwest::multipart::Form::new().part(
+        "file",
+        reqwest::multipart::Part::bytes(bad.as_bytes().to_vec()).file_name("bad.jsonl"),
+    );
+    let r = s
+        .client
+        .post(s.url(&format!("/projects/{p}/dataset")))
+        .header("hx-request", "true")
+        .multipart(form)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    let body = r.text().await.unwrap();
+    assert!(body.contains("DATASET_UPLOAD_INVALID"), "{body}");
+    assert!(body.contains("Dataset line 2:"), "{body}");
     // A good split answers the refreshed dataset section.
     let r = s
         .client
