@@ -21,6 +21,17 @@ fn fake(name: &str) -> PathBuf {
         .join(name)
 }
 
+/// A train config on the tiny Llama fixture (admission checks the model), with `extra`.
+fn tiny_config(extra: serde_json::Value) -> serde_json::Value {
+    let mut c = serde_json::json!({
+        "base_model": Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/tiny-llama"),
+    });
+    if let (Some(o), Some(e)) = (c.as_object_mut(), extra.as_object()) {
+        o.extend(e.clone());
+    }
+    c
+}
+
 async fn start(dir: &Path, worker: PathBuf) -> Service {
     start_with(dir, worker, 3).await
 }
@@ -83,7 +94,7 @@ async fn a_sigkilled_worker_resumes_from_its_last_checkpoint() {
     let svc = start(dir.path(), fake("checkpoint-then-die")).await;
     let p = project(&svc).await;
     let j = svc
-        .submit_job(p, JobKind::Train, serde_json::json!({}))
+        .submit_job(p, JobKind::Train, tiny_config(serde_json::json!({})))
         .await
         .unwrap();
     let done = finished(&svc, j.id).await;
@@ -117,7 +128,11 @@ async fn a_corrupted_latest_checkpoint_falls_back_to_the_previous_one() {
     let svc = start(dir.path(), fake("checkpoint-then-die")).await;
     let p = project(&svc).await;
     let j = svc
-        .submit_job(p, JobKind::Train, serde_json::json!({"seed": 7}))
+        .submit_job(
+            p,
+            JobKind::Train,
+            tiny_config(serde_json::json!({"seed": 7})),
+        )
         .await
         .unwrap();
     let done = finished(&svc, j.id).await;
@@ -151,7 +166,7 @@ async fn a_worker_that_keeps_dying_ends_training_interrupted_with_signal_and_log
     let svc = start_with(dir.path(), fake("always-dies"), 2).await;
     let p = project(&svc).await;
     let j = svc
-        .submit_job(p, JobKind::Train, serde_json::json!({}))
+        .submit_job(p, JobKind::Train, tiny_config(serde_json::json!({})))
         .await
         .unwrap();
     let done = finished(&svc, j.id).await;

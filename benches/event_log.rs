@@ -5,7 +5,7 @@
 //!    append latency,
 //! 3. replay (read + decode + fold into `State`) events/s over a log of >= 1,000,000 events.
 //!
-//! `cargo bench -p tunewright-events --bench event_log`. Sizes: `BENCH_APPENDS` (per appender
+//! `cargo bench --bench event_log`. Sizes: `BENCH_APPENDS` (per appender
 //! count, default 4000), `BENCH_REPLAY_EVENTS` (default 1,000,000).
 
 use std::time::{Duration, Instant};
