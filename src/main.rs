@@ -5,6 +5,7 @@ mod cli;
 mod http;
 mod replay;
 mod service;
+mod studio;
 mod worker;
 
 use std::process::ExitCode;

@@ -68,6 +68,7 @@ catalog! {
     RequestTooLarge => ("REQUEST_TOO_LARGE", 413, false, "Request body exceeds the limit of {limit_bytes} bytes"),
     RequestTimeout => ("REQUEST_TIMEOUT", 408, false, "Request did not complete within {timeout_secs} s"),
     Unauthorized => ("UNAUTHORIZED", 401, false, "A valid bearer token is required for {path}"),
+    CrossOriginRefused => ("CROSS_ORIGIN_REFUSED", 403, false, "A state-changing request from {origin} was refused: only this service's own pages may change state"),
     ServiceUnavailable => ("SERVICE_UNAVAILABLE", 503, true, "The service is not ready: {reason}"),
     EventLogError => ("EVENT_LOG_ERROR", 500, false, "The event log failed: {reason}"),
     // Project.

@@ -1,5 +1,8 @@
-//! Bearer-token check on `/api` routes. A token is required when the service listens on a
-//! non-loopback address (`serve` refuses to start there without one) and optional otherwise.
+//! Who may call: a bearer token on `/api` routes, or a studio session cookie (docs/studio.md
+//! "Sign-in"). A token is required when the service listens on a non-loopback address
+//! (`serve` refuses to start there without one) and optional otherwise. A request that
+//! changes state on the strength of the cookie must also pass the same-origin rule
+//! (`origin.rs`), so another site cannot ride a signed-in browser.
 
 use axum::extract::{Request, State};
 use axum::http::header;
@@ -9,7 +12,9 @@ use subtle::ConstantTimeEq;
 use tunewright_schemas::{ctx, ErrorCode};
 
 use super::error::ApiError;
+use super::origin::{check_same_origin, is_state_changing};
 use super::rejection::clip;
+use super::session::signed_in;
 use super::state::AppState;
 
 /// Whether `header` (the `Authorization` value) carries `token`.
@@ -20,8 +25,24 @@ pub fn bearer_matches(header: Option<&str>, token: &str) -> bool {
     }) else {
         return false;
     };
-    let given = given.trim().as_bytes();
+    token_matches(given.trim(), token)
+}
+
+/// Constant-time comparison of a given token with the service's.
+pub fn token_matches(given: &str, token: &str) -> bool {
+    let given = given.as_bytes();
     given.len() == token.len() && bool::from(given.ct_eq(token.as_bytes()))
+}
+
+/// `UNAUTHORIZED` for `path`, with the `WWW-Authenticate` challenge.
+pub fn unauthorized(path: &str) -> Response {
+    let mut resp =
+        ApiError::new(ErrorCode::Unauthorized, ctx! {"path" => clip(path)}).into_response();
+    resp.headers_mut().insert(
+        header::WWW_AUTHENTICATE,
+        header::HeaderValue::from_static("Bearer"),
+    );
+    resp
 }
 
 pub async fn require_token(State(st): State<AppState>, req: Request, next: Next) -> Response {
@@ -32,16 +53,14 @@ pub async fn require_token(State(st): State<AppState>, req: Request, next: Next)
             .get(header::AUTHORIZATION)
             .and_then(|v| v.to_str().ok());
         if !bearer_matches(header, token) {
-            let mut resp = ApiError::new(
-                ErrorCode::Unauthorized,
-                ctx! {"path" => clip(req.uri().path())},
-            )
-            .into_response();
-            resp.headers_mut().insert(
-                header::WWW_AUTHENTICATE,
-                header::HeaderValue::from_static("Bearer"),
-            );
-            return resp;
+            if !signed_in(&st.sessions, req.headers()) {
+                return unauthorized(req.uri().path());
+            }
+            if is_state_changing(req.method()) {
+                if let Err(e) = check_same_origin(req.headers()) {
+                    return e.into_response();
+                }
+            }
         }
     }
     next.run(req).await

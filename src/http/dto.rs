@@ -367,7 +367,7 @@ pub struct CreateSplit {
     pub seed: u64,
 }
 
-fn default_seed() -> u64 {
+pub fn default_seed() -> u64 {
     42
 }
 

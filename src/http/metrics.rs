@@ -1,18 +1,27 @@
 //! `GET /metrics`: Prometheus text. The recorder is installed once per process; counters and
 //! histograms come from where things happen (the log writer: append latency and group-commit
-//! batch sizes; the scheduler: jobs, attempts, retries, failures by code; this edge: errors by
-//! code), and gauges (jobs by kind and status, training tokens/s, device memory) are read off
-//! the live state at each scrape.
+//! batch sizes; the trainer: time per step; the scheduler: jobs, attempts, retries, failures by
+//! code; this edge: errors by code), and gauges (jobs by kind and status, training tokens/s,
+//! device memory, and per running training its step, loss, learning rate, tokens/s and memory,
+//! labelled `job_id`) are read off the live state at each scrape. A gauge nobody sets for
+//! `GAUGE_IDLE` is dropped, so a finished job's gauges leave the exposition.
 
 use axum::extract::State;
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use metrics::{describe_counter, describe_gauge, describe_histogram, gauge, Unit};
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
+use metrics_util::MetricKindMask;
 use tunewright_schemas::{JobKind, JobStatus};
 
 use super::error::ApiError;
 use super::state::AppState;
+
+/// How long a gauge stays in the exposition without being set. The service-wide gauges are set
+/// at every scrape; a running training's are set while it runs, so they disappear this long
+/// after it ends (a scrape interval or two), and the exposition does not grow with every job
+/// ever run.
+pub const GAUGE_IDLE: std::time::Duration = std::time::Duration::from_secs(30);
 
 /// Install the process-wide recorder. `None` if one is already installed.
 pub fn install() -> Option<PrometheusHandle> {
@@ -23,6 +32,7 @@ pub fn install() -> Option<PrometheusHandle> {
         1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0, 256.0, 512.0, 1024.0, 4096.0, 8192.0,
     ];
     let builder = PrometheusBuilder::new()
+        .idle_timeout(MetricKindMask::GAUGE, Some(GAUGE_IDLE))
         .set_buckets_for_metric(Matcher::Suffix("_seconds".into()), &latency)
         .and_then(|b| {
             b.set_buckets_for_metric(
@@ -47,6 +57,14 @@ fn describe() {
         Unit::Seconds,
         "Time from an append request to its durable commit."
     );
+    describe_histogram!(
+        "tunewright_training_step_seconds",
+        Unit::Seconds,
+        "Time per optimizer step of the running trainings (between progress lines)."
+    );
+    for (name, help) in JOB_GAUGES {
+        describe_gauge!(*name, *help);
+    }
     describe_histogram!(
         "tunewright_group_commit_batch_size",
         Unit::Count,
@@ -111,6 +129,50 @@ fn describe() {
     );
 }
 
+/// The per-training gauges, labelled `job_id`.
+const JOB_GAUGES: &[(&str, &str)] = &[
+    (
+        "tunewright_job_step",
+        "Optimizer step a running training reached.",
+    ),
+    (
+        "tunewright_job_loss",
+        "Training loss of a running training (latest progress).",
+    ),
+    (
+        "tunewright_job_learning_rate",
+        "Learning rate of a running training (latest progress).",
+    ),
+    (
+        "tunewright_job_tokens_per_second",
+        "Tokens per second of a running training (latest progress).",
+    ),
+    (
+        "tunewright_job_memory_bytes",
+        "Device memory a running training reported (latest progress).",
+    ),
+];
+
+/// Set one running training's gauges.
+fn job_gauges(job: &tunewright_events::projection::JobView) {
+    let Some(p) = &job.progress else {
+        return;
+    };
+    let id = job.id.to_string();
+    let values = [
+        Some(p.step as f64),
+        p.loss,
+        p.learning_rate,
+        p.tokens_per_sec,
+        p.memory_bytes.map(|m| m as f64),
+    ];
+    for ((name, _), value) in JOB_GAUGES.iter().zip(values) {
+        if let Some(v) = value.filter(|v| v.is_finite()) {
+            gauge!(*name, "job_id" => id.clone()).set(v);
+        }
+    }
+}
+
 /// Set the gauges from the live state.
 fn refresh(st: &AppState) {
     gauge!("tunewright_ready").set(if st.is_ready() { 1.0 } else { 0.0 });
@@ -125,6 +187,7 @@ fn refresh(st: &AppState) {
         for j in s.jobs.values() {
             *counts.entry((j.kind, j.status)).or_insert(0u64) += 1;
             if j.kind == JobKind::Train && j.status == JobStatus::Running {
+                job_gauges(j);
                 if let Some(p) = &j.progress {
                     tokens += p.tokens_per_sec.filter(|t| t.is_finite()).unwrap_or(0.0);
                     memory += p.memory_bytes.unwrap_or(0) as f64;

@@ -2,8 +2,10 @@
 //! errors always `{"detail", "error_code", "context"}` with the catalog's status, and the
 //! OpenAPI document generated from the handlers (`/api/v1/openapi.json`).
 //!
+//! The web studio (`crate::studio`) is merged in at `/` under the same layers.
+//!
 //! Layers, outermost first: HTMX error toasts, panic -> `INTERNAL_ERROR`, time limits, refusal
-//! of work while draining; `/api` routes also check the bearer token. JSON bodies are bounded
+//! of work while draining; `/api` routes also check the bearer token (or a studio session). JSON bodies are bounded
 //! (`REQUEST_TOO_LARGE`); uploads stream under their own limits (`FILE_TOO_LARGE`).
 
 // `Failure` (the catalog error every layer shares) is large; boxing it at every edge buys nothing here.
@@ -21,8 +23,10 @@ pub mod health;
 pub mod ids;
 pub mod jobs;
 pub mod metrics;
+pub mod origin;
 pub mod projects;
 pub mod rejection;
+pub mod session;
 pub mod sse;
 pub mod state;
 pub mod toast;
@@ -105,6 +109,7 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/openapi.json", openapi_json)
         .route_layer(from_fn_with_state(state.clone(), auth::require_token));
     routes
+        .merge(crate::studio::router(state.clone()))
         .fallback(rejection::route_not_found)
         .method_not_allowed_fallback(rejection::method_not_allowed)
         .layer(DefaultBodyLimit::max(state.config.max_json_bytes as usize))

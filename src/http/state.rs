@@ -1,5 +1,6 @@
 //! What every handler shares: the limits, the service once recovery is done, the draining
-//! flag set on SIGTERM, the shutdown signal that ends live streams, and the metrics handle.
+//! flag set on SIGTERM, the shutdown signal that ends live streams, the metrics handle and the
+//! studio's sign-in sessions.
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -12,6 +13,7 @@ use tunewright_actors::Service;
 use tunewright_schemas::{ctx, ErrorCode};
 
 use super::error::ApiError;
+use super::session::SessionStore;
 
 /// Limits and settings of the HTTP endpoint.
 #[derive(Debug, Clone)]
@@ -51,6 +53,8 @@ pub struct Shared {
     draining: AtomicBool,
     shutdown: watch::Sender<bool>,
     pub metrics: Option<PrometheusHandle>,
+    /// Studio sign-in sessions (used where `config.token` is set).
+    pub sessions: SessionStore,
 }
 
 /// Cheap to clone.
@@ -73,6 +77,7 @@ impl AppState {
             draining: AtomicBool::new(false),
             shutdown,
             metrics,
+            sessions: SessionStore::default(),
         }))
     }
 

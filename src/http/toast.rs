@@ -1,5 +1,7 @@
 //! Errors for HTMX (docs/errors.md): a request with an `HX-Request` header gets its error as a
-//! dismissible HTML toast fragment, user text escaped, with the same status code.
+//! dismissible HTML toast fragment, user text escaped, with the same status code, and the
+//! `HX-Retarget`/`HX-Reswap` headers that make htmx put it at the top of the page's toast area
+//! (`#toasts`, which every studio page has) whatever the request's own target was.
 
 use std::sync::OnceLock;
 
@@ -9,6 +11,9 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
 use super::error::{ErrorBody, ErrorMarker};
+
+/// The CSS selector of the toast area of every studio page.
+pub const TOAST_AREA: &str = "#toasts";
 
 const TEMPLATE: &str = r#"<div class="toast toast-error" role="alert" data-error-code="{{ error_code }}"><strong class="toast-code">{{ error_code }}</strong> <span class="toast-detail">{{ detail }}</span><button type="button" class="toast-close" aria-label="Dismiss" onclick="this.parentElement.remove()">&times;</button></div>
 "#;
@@ -52,10 +57,13 @@ pub async fn htmx_errors(req: Request, next: Next) -> Response {
     };
     let status = resp.status();
     let mut html = (status, render(&marker.0)).into_response();
-    html.headers_mut().insert(
+    let headers = html.headers_mut();
+    headers.insert(
         header::CONTENT_TYPE,
         HeaderValue::from_static("text/html; charset=utf-8"),
     );
+    headers.insert("hx-retarget", HeaderValue::from_static(TOAST_AREA));
+    headers.insert("hx-reswap", HeaderValue::from_static("afterbegin"));
     html.extensions_mut().insert(marker);
     html
 }

@@ -1,4 +1,5 @@
 //! `replay list`: events as a table or JSON lines, filtered by stream, type, time and seq.
+//! The table's DATA column (`row_data`) is also the job's story on the studio's job page.
 
 use std::io::Write;
 use std::process::ExitCode;
@@ -213,12 +214,17 @@ fn truncate(s: &mut String, max: usize) {
     }
 }
 
-fn write_row(out: &mut impl Write, e: &StoredEvent) -> std::io::Result<()> {
-    let data = summary(e).unwrap_or_else(|| {
+/// The table's DATA for one event: the story's words, else the event's JSON (cut).
+pub fn row_data(e: &StoredEvent) -> String {
+    summary(e).unwrap_or_else(|| {
         let mut data = event_data(e).to_string();
         truncate(&mut data, 160);
         data
-    });
+    })
+}
+
+fn write_row(out: &mut impl Write, e: &StoredEvent) -> std::io::Result<()> {
+    let data = row_data(e);
     writeln!(
         out,
         "{:>8}  {:<24}  {:<38}  {:<24}  {data}",
