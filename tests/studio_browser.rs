@@ -287,12 +287,48 @@ async fn a_user_trains_watches_fails_and_downloads_in_the_studio() {
     );
     b.check_page("resume-card").await;
 
+    // Resume from the checkpoint with the smaller micro-batch ticked: a new, linked job that
+    // starts from that step and succeeds.
+    let batch = b
+        .js("var box = Array.from(document.querySelectorAll('input[name=suggestion]')).find(b => b.dataset.keys.split(',').includes('per_device_train_batch_size')); return box ? box.id : null;")
+        .await;
+    let batch = batch
+        .as_str()
+        .unwrap_or_else(|| panic!("the OOM analysis suggests a smaller micro-batch: {card}"))
+        .to_string();
+    b.click(&format!("#{batch}")).await;
+    assert_eq!(
+        b.js("return document.getElementById('resume-button').textContent")
+            .await,
+        json!(format!("Resume from step {last_ckpt}"))
+    );
+    b.click("#resume-button").await;
+    b.wait_for(
+        &format!(
+            "location.pathname.startsWith('/jobs/job_') && !location.pathname.includes('{oom}')"
+        ),
+        30,
+    )
+    .await;
+    let resumed = job_of(&b.path().await);
+    let done = finished(&s, &resumed).await;
+    assert_eq!(done["status"], "success", "{done}");
+    assert_eq!(done["resumed_from_job"], oom.as_str(), "{done}");
+    assert_eq!(done["resume_from_step"], last_ckpt, "{done}");
+    assert_eq!(done["resumed_from_step"], last_ckpt, "{done}");
+    assert_eq!(
+        api_job(&s, &oom).await["resumed_by_jobs"],
+        json!([resumed]),
+        "the failed job shows its continuation"
+    );
+    b.check_page("resumed").await;
+
     // Compare the project's runs.
     b.goto(&format!("/projects/{project}/compare")).await;
     let rows = b
         .wait_for("document.querySelectorAll('#runs tbody tr').length", 10)
         .await;
-    assert_eq!(rows, json!(2));
+    assert_eq!(rows, json!(3), "the first run, the failed one and its continuation");
     b.wait_for("document.querySelector('#compare-chart canvas')", 10)
         .await;
     b.check_page("compare").await;

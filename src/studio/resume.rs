@@ -6,18 +6,17 @@
 //! A change a checkpoint cannot carry (`RESTART_KEYS`: the adapter's shape or the model under
 //! it) makes the new job start from step 0; the page says so before the click.
 //!
-//! The action (`resume`) is the API's `POST /api/v1/jobs/{id}/resume`
-//! (`{"from_step": N|null, "config_changes": {...}}` -> `201` with the new job).
+//! The action (`resume`) is the service's resume, the same as the API's
+//! `POST /api/v1/jobs/{id}/resume` (`{"from_step": N|null, "config_changes": {...}}`).
 
 use std::collections::BTreeMap;
 
-use axum::body::Body;
-use axum::extract::{Path, Request, State};
-use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::extract::State;
+use axum::http::HeaderMap;
 use axum::response::Response;
 use serde::Serialize;
 use serde_json::Value;
-use tower::ServiceExt;
+use tunewright_actors::resume::ResumeRequest;
 use tunewright_events::projection::JobView;
 use tunewright_events::timestamp::format_ts;
 use tunewright_schemas::{JobKind, JobStatus};
@@ -29,9 +28,8 @@ use crate::http::error::{ApiError, ApiResult};
 use crate::http::rejection::ApiPath;
 use crate::http::state::AppState;
 
-/// Config keys whose change a checkpoint cannot carry: the LoRA matrices' shape and placement,
-/// and the base model they sit on.
-pub const RESTART_KEYS: &[&str] = &["lora_r", "lora_alpha", "target_modules", "base_model"];
+/// Config keys whose change a checkpoint cannot carry (the service's rule).
+use tunewright_schemas::config::train::CHECKPOINT_BOUND_KEYS as RESTART_KEYS;
 
 /// What the card needs from the job's log: when each checkpoint was saved, and the loss at
 /// each step.
@@ -274,53 +272,28 @@ fn read_form(pairs: &[(String, String)]) -> Result<(Option<u64>, Vec<usize>), Ap
     Ok((from_step, ticked))
 }
 
-/// `POST /jobs/{id}/resume`: the API's `POST /api/v1/jobs/{id}/resume` with the checkpoint and
-/// the ticked suggestions' config changes, sent through the API's own router so that the
-/// resume rules stay the API's; then the new job's page.
+/// `POST /jobs/{id}/resume`: the service's resume (the rules of `POST /api/v1/jobs/{id}/resume`)
+/// with the checkpoint and the ticked suggestions' config changes; then the new job's page.
 pub async fn resume(
     State(st): State<AppState>,
     headers: HeaderMap,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
     StudioForm(pairs): StudioForm<Vec<(String, String)>>,
 ) -> ApiResult<Response> {
     let (from_step, ticked) = read_form(&pairs)?;
-    let analysis = if ticked.is_empty() {
-        None
+    let config_changes = if ticked.is_empty() {
+        serde_json::json!({})
     } else {
-        Some(
-            crate::http::jobs::job_analysis(State(st.clone()), ApiPath(id.clone()))
-                .await?
-                .0,
-        )
+        let analysis = crate::http::jobs::job_analysis(State(st.clone()), ApiPath(id.clone()))
+            .await?
+            .0;
+        ticked_changes(&analysis, &ticked)
     };
-    let config_changes = analysis
-        .as_ref()
-        .map(|a| ticked_changes(a, &ticked))
-        .unwrap_or_else(|| serde_json::json!({}));
-    let body = serde_json::json!({"from_step": from_step, "config_changes": config_changes});
-    let mut req = Request::post(format!("/api/v1/jobs/{id}/resume"))
-        .header(header::CONTENT_TYPE, "application/json")
-        .body(Body::from(body.to_string()))
-        .map_err(ApiError::internal)?;
-    if let Some(token) = st.config.token.as_deref() {
-        let bearer =
-            HeaderValue::from_str(&format!("Bearer {token}")).map_err(ApiError::internal)?;
-        req.headers_mut().insert(header::AUTHORIZATION, bearer);
-    }
-    let answer = crate::http::router(st.clone())
-        .oneshot(req)
-        .await
-        .map_err(ApiError::internal)?;
-    if answer.status() != StatusCode::CREATED {
-        // An error answer keeps its catalog marker: the page shows it as a toast.
-        return Ok(answer);
-    }
-    let bytes = axum::body::to_bytes(answer.into_body(), 1 << 20)
-        .await
-        .map_err(ApiError::internal)?;
-    let job: Value = serde_json::from_slice(&bytes).map_err(ApiError::internal)?;
-    let new_id = job["id"]
-        .as_str()
-        .ok_or_else(|| ApiError::internal("the resume API answered a job without an id"))?;
-    Ok(redirect(&headers, &format!("/jobs/{new_id}")))
+    let job = crate::http::ids::job_id(&id)?;
+    let request = ResumeRequest {
+        from_step,
+        config_changes,
+    };
+    let created = st.service()?.resume_job(job, request).await?;
+    Ok(redirect(&headers, &format!("/jobs/{}", created.id)))
 }
