@@ -94,7 +94,7 @@ catalog! {
     DatasetTooFewExamples => ("DATASET_TOO_FEW_EXAMPLES", 400, false, "The dataset has {num_examples} valid example(s); at least {min_examples} are needed for training"),
     DatasetUploadInvalid => ("DATASET_UPLOAD_INVALID", 400, false, "Dataset line {line}: {reason}"),
     // §3.5 LLM service (Ollama Cloud or any OpenAI-compatible server).
-    OllamaApiKeyMissing => ("OLLAMA_API_KEY_MISSING", 400, false, "No API key is configured for the LLM service (set TUNEWRIGHT_LLM_API_KEY or the job's api_key)"),
+    OllamaApiKeyMissing => ("OLLAMA_API_KEY_MISSING", 400, false, "No API key is configured for the LLM service (set TUNEWRIGHT_LLM_API_KEY, or name the variable holding it in the job's llm_api_key_env)"),
     OllamaApiKeyInvalid => ("OLLAMA_API_KEY_INVALID", 401, false, "The LLM service rejected the API key (HTTP {status})"),
     OllamaApiTimeout => ("OLLAMA_API_TIMEOUT", 504, true, "The LLM service did not answer within {timeout_secs} s"),
     OllamaApiRateLimit => ("OLLAMA_API_RATE_LIMIT", 429, true, "The LLM service is rate limiting requests (retry after {retry_after_secs} s)"),
@@ -318,6 +318,17 @@ mod tests {
             render_template("unclosed {brace", &BTreeMap::new()),
             "unclosed {brace"
         );
+    }
+
+    #[test]
+    fn the_missing_key_message_names_a_field_jobs_accept() {
+        // Jobs never carry a key (it would be recorded); they name a variable holding it.
+        let m = ErrorCode::OllamaApiKeyMissing.render(&BTreeMap::new());
+        assert!(
+            m.contains("TUNEWRIGHT_LLM_API_KEY") && m.contains("llm_api_key_env"),
+            "{m}"
+        );
+        assert!(!m.contains("api_key)"), "{m}");
     }
 
     #[test]
