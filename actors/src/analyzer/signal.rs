@@ -1,0 +1,114 @@
+//! The part of a failure text that says what happened: lower-cased, without traceback
+//! frames and the source lines printed under them.
+//!
+//! A frame's source line names what was *running*, not what failed:
+//! `trainer.train(resume_from_checkpoint=checkpoint)` under a frame would otherwise read as a
+//! checkpoint failure, `from peft.tuners.lora import ...` as a LoRA one. The rules read the
+//! signal; the phase is inferred from the whole text, where frame names are good evidence.
+
+use std::sync::OnceLock;
+
+use regex::Regex;
+
+/// How a line that opens a frame looks: Python (`File "x.py", line 3, in f`, with or without
+/// a `[rank0]:` prefix), IPython (`File ~/x.py:66, in f(...)`), Rich (`│ /x.py:56 in <module>`).
+const FRAME: &str =
+    r#"^\s*(\[rank\d+\]:\s*)?(file "[^"]*", line \d+|file [^\s,]+:\d+, in |[│|]\s*\S+:\d+ in )"#;
+/// Lines that only decorate a frame: carets under the failing expression, IPython's numbered
+/// source (`---> 66     return x`), Rich's box drawing.
+const DECORATION: &str = r"^(\[rank\d+\]:)?(\s*[~^\s]+$|\s+\d+\s|\s*-+>\s*\d+\s|\s*[│╭╰❱])";
+
+fn regex(cell: &'static OnceLock<Option<Regex>>, pattern: &str) -> Option<&'static Regex> {
+    cell.get_or_init(|| Regex::new(pattern).ok()).as_ref()
+}
+
+/// The lower-cased text without frames and their source lines.
+pub fn signal(text: &str) -> String {
+    static FRAME_RE: OnceLock<Option<Regex>> = OnceLock::new();
+    static DECORATION_RE: OnceLock<Option<Regex>> = OnceLock::new();
+    let (Some(frame), Some(decoration)) =
+        (regex(&FRAME_RE, FRAME), regex(&DECORATION_RE, DECORATION))
+    else {
+        return text.to_lowercase();
+    };
+    let mut out = String::with_capacity(text.len());
+    // After a frame line, the next plain indented line is its source line.
+    let mut source_line_due = false;
+    for line in text.lines() {
+        let lower = line.to_lowercase();
+        if frame.is_match(&lower) {
+            source_line_due = true;
+            continue;
+        }
+        if decoration.is_match(&lower) {
+            continue;
+        }
+        if source_line_due && is_source_line(&lower) {
+            source_line_due = false;
+            continue;
+        }
+        source_line_due = false;
+        out.push_str(&lower);
+        out.push('\n');
+    }
+    out
+}
+
+/// An indented line that is not itself an exception (`    x = f(y)`, not `ValueError: ...`).
+fn is_source_line(line: &str) -> bool {
+    let body = without_rank_prefix(line);
+    let indented = body.starts_with(' ') || body.starts_with('\t');
+    indented && !looks_like_exception(body.trim())
+}
+
+/// `[rank0]:     x = f()` -> `     x = f()` (torchrun prefixes every line of a rank).
+fn without_rank_prefix(line: &str) -> &str {
+    match line.strip_prefix("[rank") {
+        Some(rest) => rest.split_once("]:").map(|(_, r)| r).unwrap_or(line),
+        None => line,
+    }
+}
+
+fn looks_like_exception(line: &str) -> bool {
+    let head = line.split(':').next().unwrap_or("");
+    !head.is_empty()
+        && !head.contains(' ')
+        && (head.ends_with("error") || head.ends_with("exception") || head.ends_with("interrupt"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn frames_and_their_source_lines_are_dropped() {
+        let t = "Traceback (most recent call last):\n  File \"run.py\", line 610, in main\n    train_result = trainer.train(resume_from_checkpoint=checkpoint)\n                   ^^^^^^^^^^^^^\nRuntimeError: element 0 of tensors does not require grad";
+        let s = signal(t);
+        assert!(!s.contains("resume_from_checkpoint"), "{s}");
+        assert!(s.contains("element 0 of tensors"), "{s}");
+        assert!(s.contains("traceback"), "{s}");
+    }
+
+    #[test]
+    fn rank_prefixed_frames_and_ipython_listings_are_dropped() {
+        let t = "[rank0]:   File \"/x/sft_trainer.py\", line 513, in tokenize\n[rank0]:     element[dataset_text_field]\n[rank0]: KeyError: 'text'\nFile ~/x/json.py:66, in JsonOutputParser.parse_result(self)\n     65 try:\n---> 66     return parse_json_markdown(text)\nJSONDecodeError: Expecting value";
+        let s = signal(t);
+        assert!(!s.contains("dataset_text_field"), "{s}");
+        assert!(!s.contains("parse_json_markdown"), "{s}");
+        assert!(s.contains("keyerror: 'text'"), "{s}");
+        assert!(s.contains("jsondecodeerror: expecting value"), "{s}");
+    }
+
+    #[test]
+    fn a_message_that_starts_with_a_number_is_kept() {
+        assert!(signal("401 Incorrect API key provided").contains("401 incorrect api key"));
+    }
+
+    #[test]
+    fn an_exception_right_under_a_frame_is_kept() {
+        let t = "  File \"x.py\", line 1, in f\nValueError: Loss is NaN";
+        assert!(signal(t).contains("loss is nan"));
+        let t = "  File \"x.py\", line 1, in f\n    ValueError: Loss is NaN";
+        assert!(signal(t).contains("loss is nan"));
+    }
+}
