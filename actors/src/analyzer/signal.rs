@@ -17,6 +17,9 @@ const FRAME: &str =
 /// Lines that only decorate a frame: carets under the failing expression, IPython's numbered
 /// source (`---> 66     return x`), Rich's box drawing.
 const DECORATION: &str = r"^(\[rank\d+\]:)?(\s*[~^\s]+$|\s+\d+\s|\s*-+>\s*\d+\s|\s*[│╭╰❱])";
+/// What a launcher does to the other workers once one has failed (torchrun sends them
+/// SIGTERM): a consequence, not a cause, so it is not read as an interruption.
+const TEARDOWN: &str = r"sending process \d+ closing signal \w+";
 
 fn regex(cell: &'static OnceLock<Option<Regex>>, pattern: &str) -> Option<&'static Regex> {
     cell.get_or_init(|| Regex::new(pattern).ok()).as_ref()
@@ -26,9 +29,12 @@ fn regex(cell: &'static OnceLock<Option<Regex>>, pattern: &str) -> Option<&'stat
 pub fn signal(text: &str) -> String {
     static FRAME_RE: OnceLock<Option<Regex>> = OnceLock::new();
     static DECORATION_RE: OnceLock<Option<Regex>> = OnceLock::new();
-    let (Some(frame), Some(decoration)) =
-        (regex(&FRAME_RE, FRAME), regex(&DECORATION_RE, DECORATION))
-    else {
+    static TEARDOWN_RE: OnceLock<Option<Regex>> = OnceLock::new();
+    let (Some(frame), Some(decoration), Some(teardown)) = (
+        regex(&FRAME_RE, FRAME),
+        regex(&DECORATION_RE, DECORATION),
+        regex(&TEARDOWN_RE, TEARDOWN),
+    ) else {
         return text.to_lowercase();
     };
     let mut out = String::with_capacity(text.len());
@@ -48,7 +54,7 @@ pub fn signal(text: &str) -> String {
             continue;
         }
         source_line_due = false;
-        out.push_str(&lower);
+        out.push_str(&teardown.replace_all(&lower, ""));
         out.push('\n');
     }
     out
@@ -97,6 +103,16 @@ mod tests {
         assert!(!s.contains("parse_json_markdown"), "{s}");
         assert!(s.contains("keyerror: 'text'"), "{s}");
         assert!(s.contains("jsondecodeerror: expecting value"), "{s}");
+    }
+
+    #[test]
+    fn a_launcher_stopping_the_other_workers_is_not_the_failure() {
+        let t = "WARNING:torch.distributed.elastic.multiprocessing.api:Sending process 992 closing signal SIGTERM\nERROR: failed (exitcode: 1) local_rank: 0";
+        let s = signal(t);
+        assert!(!s.contains("sigterm"), "{s}");
+        assert!(s.contains("failed (exitcode: 1)"), "{s}");
+        let t = "Received 2 death signal, shutting down workers Sending process 4797 closing signal SIGINT";
+        assert!(signal(t).contains("received 2 death signal"));
     }
 
     #[test]

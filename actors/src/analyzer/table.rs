@@ -103,7 +103,7 @@ pub const RULES: &[Rule] = &[
             r"cannot allocate memory",
             r"std::bad_alloc",
             r"\bmemoryerror\b",
-            r"unable to allocate [\d.]+ ?[kmgt]i?b",
+            r"unable to allocate [\d.]+ ?([kmgt]i?b|bytes)\b",
             r"out of host memory",
             r"\[errno 12\]",
             r"not enough memory: you tried to allocate",
@@ -150,6 +150,8 @@ pub const RULES: &[Rule] = &[
             r"expected [^\n]{0,40}to have the same dtype",
             r"input type \([^)]*\) and (weight|bias) type \([^)]*\) should be the same",
             r"found dtype \w+ but expected \w+",
+            r"to have the same type as tensor for argument",
+            r"but type \w+ does not equal \w+",
         ],
     ),
     rule(
@@ -164,6 +166,7 @@ pub const RULES: &[Rule] = &[
             r"(does not|doesn'?t|don'?t|do not) support (bf16|bfloat16|fp16|half)",
             r"fp16 mixed precision requires a gpu",
             r"compute capability of at least 8\.0",
+            r"\b(bf16|bfloat16|fp16)\b[^\n]{0,30}\brequires\b",
         ],
     ),
     rule(
@@ -278,6 +281,28 @@ pub const RULES: &[Rule] = &[
             r"access is denied",
         ],
     ),
+    // A transfer that broke (a download, a pull, a request) before what the broken transfer
+    // looks like: a truncated file, a model "not found" in the cache.
+    rule(
+        NetworkUnreachable,
+        High,
+        &[
+            r"we couldn'?t connect to",
+            r"check(out)? your internet connection",
+            r"\bdial tcp\b",
+            r"\bconnectex\b",
+            r"actively refused",
+            r"connection reset by peer",
+            r"read: connection reset",
+            r"retries exceeded[^\n]{0,10}unexpected eof",
+        ],
+    ),
+    // A library version that changed a default: the file is fine, the loader refuses it.
+    rule(
+        DependencyMissing,
+        High,
+        &[r"weights only load failed", r"unsupported global: global"],
+    ),
     // Checkpoints: a missing state file (incomplete) before damage before absence.
     rule(
         CheckpointIncomplete,
@@ -288,6 +313,9 @@ pub const RULES: &[Rule] = &[
             r"no optimizer state for",
             r"checkpoint[^\n]{0,60}\bincomplete\b",
             r"missing (the )?(optimizer|scheduler|trainer) state",
+            r"keyerror: '(optimizer|optimizer_state_dict|optimizer_states|lr_scheduler|scheduler|scaler|global_step|epoch|iteration)'",
+            r"checkpoint contains only the model",
+            r"restore training state",
         ],
     ),
     rule(
@@ -326,6 +354,7 @@ pub const RULES: &[Rule] = &[
             r"checkpoint_not_found",
             r"(unable|failed) to (resume|load) (from )?(the )?checkpoint",
             r"resume_from_checkpoint[^\n]{0,60}(not found|does not exist|no such)",
+            r"(no such file or directory|filenotfounderror)[^\n]{0,20}: '[^'\n]*(checkpoint|ckpt)[^'\n]*\.(pth|pt|tar|ckpt)'",
         ],
     ),
     // Models: the LLM service's models before the base model's (both say "not found").
@@ -358,7 +387,6 @@ pub const RULES: &[Rule] = &[
             r"no model\*?\.safetensors file",
             r"config\.json not found",
             r"\bmodel '[^']+' was not found",
-            r"we couldn'?t connect to",
             r"(no such file or directory|not found|does not exist|cannot find)[^\n]{0,120}(config\.json|adapter_config\.json|adapter_model\.\w+|\.safetensors|\.gguf|pytorch_model\.bin)",
             r"(config\.json|adapter_config\.json|\.safetensors|\.gguf|pytorch_model\.bin)[^\n]{0,20}: no such file or directory",
             r"incorrect path_or_model_id",
@@ -397,6 +425,7 @@ pub const RULES: &[Rule] = &[
             r"model_unsupported_arch",
             r"model type [^\n]{0,40}(is )?not supported",
             r"unrecognized model in",
+            r"\b\w+for(causallm|conditionalgeneration|seq2seqlm|maskedlm|sequenceclassification)\b[^\n]{0,30}\bnot supported",
             r"should have a .model_type. key",
             r"keyerror: '(llama|mistral|mixtral|qwen\w*|gemma\w*|phi\w*|falcon|gpt_neox|starcoder\w*|deepseek\w*|chatglm|baichuan|internlm\w*|olmo\w*|cohere\w*)'",
         ],
@@ -426,6 +455,8 @@ pub const RULES: &[Rule] = &[
             r"must alternate between user and assistant",
             r"system role (is )?not supported",
             r"conversation must start with a user",
+            r"(invalid|unknown|unsupported|unexpected) role\b",
+            r"keyerror: '(tool|system|user|assistant|human|gpt|function|ipython|observation)'",
         ],
     ),
     rule(
@@ -507,6 +538,9 @@ pub const RULES: &[Rule] = &[
             r"pars(e|ing) (the )?(llm|model)'?s? (output|response|answer)",
             r"jsondecodeerror[^\n]{0,200}\b(llm|model)'?s? (output|response|answer)",
             r"(llm|model) returned (invalid|malformed|non-json)",
+            r"\b(llm|model|assistant|api)\b[^\n]{0,20}(did not|didn'?t|failed to) (respond|return|reply|answer)[^\n]{0,20}\bjson",
+            r"responded with (invalid|malformed|non-?json)",
+            r"modelbehaviorerror",
         ],
     ),
     rule(
@@ -623,6 +657,10 @@ pub const RULES: &[Rule] = &[
             r"undefined symbol",
             r"module '[\w.]+' has no attribute",
             r"requires [\w-]+ ?(>=|==|<=|>)\s*\d",
+            r"cuda setup failed",
+            r"bitsandbytes native library",
+            r"bitsandbytes (cuda )?binary",
+            r"libbitsandbytes_\w+\.so",
         ],
     ),
     // Datasets: the unreadable before the empty (a file that fails to parse also reports
@@ -649,6 +687,7 @@ pub const RULES: &[Rule] = &[
             r"missing (the )?[`'\x22]?(instruction|output|messages|text|prompt|completion|conversations)[`'\x22]? (key|field|column)",
             r"(key|field|column) [`'\x22]?(instruction|output|messages|text|prompt|completion|conversations)[`'\x22]? (is )?(missing|not found|required)",
             r"(dataset|jsonl|data file)[^\n]{0,80}(not valid json|invalid json|jsondecodeerror|expecting value)",
+            r"(does not|doesn'?t) appear to be (in )?(a )?valid json",
         ],
     ),
     rule(
@@ -722,6 +761,14 @@ pub const RULES: &[Rule] = &[
     rule(
         DependencyMissing,
         Medium,
-        &[r"pip install", r"please (install|upgrade|update)\b"],
+        &[
+            r"pip install",
+            r"please (install|upgrade|update)\b",
+            // A library called with the signature of another version of itself.
+            r"got an unexpected keyword argument",
+            r"takes \d+ positional arguments? but \d+ (were|was) given",
+            r"'\w*(model|config|tokenizer|trainer|peft|arguments|pipeline|processor)\w*' object has no attribute",
+            r"type object '\w+' has no attribute",
+        ],
     ),
 ];
