@@ -15,8 +15,10 @@ use regex::Regex;
 const FRAME: &str =
     r#"^\s*(\[rank\d+\]:\s*)?(file "[^"]*", line \d+|file [^\s,]+:\d+, in |[│|]\s*\S+:\d+ in )"#;
 /// Lines that only decorate a frame: carets under the failing expression, IPython's numbered
-/// source (`---> 66     return x`), Rich's box drawing.
-const DECORATION: &str = r"^(\[rank\d+\]:)?(\s*[~^\s]+$|\s+\d+\s|\s*-+>\s*\d+\s|\s*[│╭╰❱])";
+/// source (`---> 66     return x`), Rich's box borders, numbered source (`│ ❱ 281 │ x`) and
+/// locals panels (`│ │ name = value │ │`). Other boxed lines are kept: some tools print the
+/// error itself in a box.
+const DECORATION: &str = r"^(\[rank\d+\]:)?(\s*[~^\s]+$|\s+\d+\s|\s*-+>\s*\d+\s|\s*[╭╰❱]|\s*│\s*(❱\s*)?\d+\s|\s*│\s*│|\s*│\s*$)";
 /// What a launcher does to the other workers once one has failed (torchrun sends them
 /// SIGTERM): a consequence, not a cause, so it is not read as an interruption.
 const TEARDOWN: &str = r"sending process \d+ closing signal \w+";
@@ -113,6 +115,15 @@ mod tests {
         assert!(s.contains("failed (exitcode: 1)"), "{s}");
         let t = "Received 2 death signal, shutting down workers Sending process 4797 closing signal SIGINT";
         assert!(signal(t).contains("received 2 death signal"));
+    }
+
+    #[test]
+    fn a_boxed_message_is_kept_and_a_boxed_listing_is_not() {
+        let t = "│ ❱ 281 │   │   trainer.fit(model)   │\n│ │ resume_from_checkpoint = True │ │\n│   \"reason\": \"rateLimitExceeded\"   │";
+        let s = signal(t);
+        assert!(!s.contains("trainer.fit"), "{s}");
+        assert!(!s.contains("resume_from_checkpoint"), "{s}");
+        assert!(s.contains("ratelimitexceeded"), "{s}");
     }
 
     #[test]

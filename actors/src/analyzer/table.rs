@@ -61,6 +61,7 @@ pub const RULES: &[Rule] = &[
             r"interrupted by (the )?user",
             r"\binterrupted: (shutdown|cancelled|canceled)\b",
             r"received signal 2\b",
+            r"interruptexception",
         ],
     ),
     rule(
@@ -126,6 +127,8 @@ pub const RULES: &[Rule] = &[
             r"cudamalloc(async)? failed",
             r"unable to allocate \w+ buffer",
             r"failed to allocate [^\n]{0,40}(gpu|cuda|vram|device) memory",
+            // accelerate's batch-size finder halves the batch after each out-of-memory.
+            r"no executable batch size found",
         ],
     ),
     rule(
@@ -224,6 +227,7 @@ pub const RULES: &[Rule] = &[
             r"\bc10d\b",
             r"\bgloo\b",
             r"process ?group",
+            r"address already in use",
         ],
     ),
     // A token id beyond the embedding: a device-side assert whose cause is the vocabulary.
@@ -246,6 +250,7 @@ pub const RULES: &[Rule] = &[
             r"illegal instruction was encountered",
             r"cublaslt\w* [^\n]{0,20}failed",
             r"cuda_launch_blocking=1",
+            r"\berror\b[^\n]{0,80} at line \d+ in file [^\n]*\.cu\b",
         ],
     ),
     rule(
@@ -426,6 +431,9 @@ pub const RULES: &[Rule] = &[
             r"model type [^\n]{0,40}(is )?not supported",
             r"unrecognized model in",
             r"\b\w+for(causallm|conditionalgeneration|seq2seqlm|maskedlm|sequenceclassification)\b[^\n]{0,30}\bnot supported",
+            // A converter or loader with no mapping for this model's tensor names.
+            r"can'?(no)?t map tensor|cannot map tensor|can not map tensor",
+            r"keyerror: '[\w.]+\.(weight|bias|qweight|qzeros|scales)'",
             r"should have a .model_type. key",
             r"keyerror: '(llama|mistral|mixtral|qwen\w*|gemma\w*|phi\w*|falcon|gpt_neox|starcoder\w*|deepseek\w*|chatglm|baichuan|internlm\w*|olmo\w*|cohere\w*)'",
         ],
@@ -512,7 +520,8 @@ pub const RULES: &[Rule] = &[
         High,
         &[
             r"does not require grad and does not have a grad_fn",
-            r"element 0 of tensors does not require grad",
+            r"element 0 of (tensors|variables) does not require grad",
+            r"differentiated tensors? does not require grad",
             r"optimizer got an empty parameter list",
             r"no (trainable|learnable) param",
             r"trainable params: 0\b",
@@ -556,6 +565,9 @@ pub const RULES: &[Rule] = &[
             r"server error '5\d\d",
             r"service unavailable",
             r"(error code|status code|status_code|status)\W{0,4}500\b",
+            // An access log line of the service: `[GIN] ... | 500 | 5m1s | ... | POST "/api/chat"`.
+            r"\|\s*50[0-4]\s*\|[^\n]*\bpost\b",
+            r"http/1\.[01]\x22? 50[0-4]\b",
         ],
     ),
     rule(
@@ -571,6 +583,9 @@ pub const RULES: &[Rule] = &[
             r"insufficient_quota",
             r"quota exceeded",
             r"requests per (minute|second|day)",
+            r"ratelimitexceeded",
+            r"resource_exhausted",
+            r"error-code-429",
         ],
     ),
     rule(
@@ -606,6 +621,7 @@ pub const RULES: &[Rule] = &[
             r"did not answer within",
             r"took too long to respond",
             r"worker execution timeout",
+            r"\btimedout\b",
         ],
     ),
     rule(
@@ -641,6 +657,7 @@ pub const RULES: &[Rule] = &[
             r"failed to connect to",
             r"error sending request",
             r"tcp connect error",
+            r"all connection attempts failed",
         ],
     ),
     rule(
@@ -688,6 +705,7 @@ pub const RULES: &[Rule] = &[
             r"(key|field|column) [`'\x22]?(instruction|output|messages|text|prompt|completion|conversations)[`'\x22]? (is )?(missing|not found|required)",
             r"(dataset|jsonl|data file)[^\n]{0,80}(not valid json|invalid json|jsondecodeerror|expecting value)",
             r"(does not|doesn'?t) appear to be (in )?(a )?valid json",
+            r"(datasets?|items|examples?|rows?)\b[^\n]{0,80}\b(with|without|missing|lacks?|has no) an? '[\w-]+' (key|field|column)",
         ],
     ),
     rule(
