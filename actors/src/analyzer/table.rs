@@ -79,6 +79,9 @@ pub const RULES: &[Rule] = &[
             r"exploding (loss|gradients?)",
             r"minimum loss scale reached",
             r"\bnan (or|and) inf\b",
+            // A metrics table (`eval_loss   =   nan`) or a printed loss tensor.
+            r"\b\w*(loss|grad_norm)\w*\s{0,40}[=:]\s{0,40}(nan|[+-]?inf(inity)?)\b",
+            r"tensor\((nan|[+-]?inf)\b[^\n]{0,160}loss\w*backward",
         ],
     ),
     // Memory, most specific first: an inference engine's cache that does not fit at load,
@@ -93,6 +96,8 @@ pub const RULES: &[Rule] = &[
             r"model requires more (system |gpu )?memory",
             r"tokens that can be stored in kv cache",
             r"insufficient (gpu |vram |video |device )?memory to load",
+            r"larger than the available kv cache memory",
+            r"less than desired gpu memory utilization",
         ],
     ),
     rule(
@@ -124,6 +129,7 @@ pub const RULES: &[Rule] = &[
             r"training_oom",
             r"\bout of memory during \w+",
             r"cuda_error_out_of_memory",
+            r"\berror\b[^\n]{0,40}:\s*out of memory\b",
             r"cudamalloc(async)? failed",
             r"unable to allocate \w+ buffer",
             r"failed to allocate [^\n]{0,40}(gpu|cuda|vram|device) memory",
@@ -271,6 +277,14 @@ pub const RULES: &[Rule] = &[
             r"insufficient (disk|storage) space",
         ],
     ),
+    // An API key without access is an authentication problem, not a file permission.
+    rule(
+        AuthFailed,
+        High,
+        &[
+            r"api[ _-]?key[^\n]{0,40}(does not have|doesn'?t have|may not have|has no|without) access",
+        ],
+    ),
     rule(
         PermissionDenied,
         High,
@@ -372,6 +386,7 @@ pub const RULES: &[Rule] = &[
             r"ollama_model_not_found",
             r"the llm service has no model",
             r"the model `[^`]+` does not exist",
+            r"\b(that|the requested) model does not exist",
             r"'code': 'model_not_found'",
             r#""code": ?"model_not_found""#,
             r#""error": ?"model '[^']+' not found"#,
@@ -396,6 +411,8 @@ pub const RULES: &[Rule] = &[
             r"(config\.json|adapter_config\.json|\.safetensors|\.gguf|pytorch_model\.bin)[^\n]{0,20}: no such file or directory",
             r"incorrect path_or_model_id",
             r"hfvalidationerror",
+            r"entry ?not ?found",
+            r"404 not found'? for url '?https?://(huggingface\.co|hf\.co)",
         ],
     ),
     rule(
@@ -480,7 +497,6 @@ pub const RULES: &[Rule] = &[
             r"\b(pad|eos|bos)_token\b[^\n]{0,40}(is not in the vocabulary|is none|not set|missing)",
             r"no (pad|eos|bos)_token",
             r"tokenizer class \w+ does not exist",
-            r"untagged enum modelwrapper",
         ],
     ),
     rule(
@@ -550,6 +566,8 @@ pub const RULES: &[Rule] = &[
             r"\b(llm|model|assistant|api)\b[^\n]{0,20}(did not|didn'?t|failed to) (respond|return|reply|answer)[^\n]{0,20}\bjson",
             r"responded with (invalid|malformed|non-?json)",
             r"modelbehaviorerror",
+            r"could not parse (the )?(model'?s? |llm'?s? )?response",
+            r"invalid json (output|response|answer)",
         ],
     ),
     rule(
@@ -678,6 +696,9 @@ pub const RULES: &[Rule] = &[
             r"bitsandbytes native library",
             r"bitsandbytes (cuda )?binary",
             r"libbitsandbytes_\w+\.so",
+            r"make sure (that )?you have installed",
+            // A tokenizer file written by a newer `tokenizers` than the one installed.
+            r"did not match any variant of untagged enum",
         ],
     ),
     // Datasets: the unreadable before the empty (a file that fails to parse also reports
@@ -705,6 +726,7 @@ pub const RULES: &[Rule] = &[
             r"(key|field|column) [`'\x22]?(instruction|output|messages|text|prompt|completion|conversations)[`'\x22]? (is )?(missing|not found|required)",
             r"(dataset|jsonl|data file)[^\n]{0,80}(not valid json|invalid json|jsondecodeerror|expecting value)",
             r"(does not|doesn'?t) appear to be (in )?(a )?valid json",
+            r"didn'?t pass a .?dataset_text_field",
             r"(datasets?|items|examples?|rows?)\b[^\n]{0,80}\b(with|without|missing|lacks?|has no) an? '[\w-]+' (key|field|column)",
         ],
     ),
@@ -722,6 +744,7 @@ pub const RULES: &[Rule] = &[
             r"(has|have|contains|found|with) 0 (valid )?(examples|samples|rows)",
             r"\bnum samples: 0\b",
             r"dataset of size 0\b",
+            r"(?m)\b(samples|examples)\b[^\n]{0,40}:\s*0\s*$",
         ],
     ),
     // Generic words, only when nothing specific matched.
@@ -785,7 +808,7 @@ pub const RULES: &[Rule] = &[
             // A library called with the signature of another version of itself.
             r"got an unexpected keyword argument",
             r"takes \d+ positional arguments? but \d+ (were|was) given",
-            r"'\w*(model|config|tokenizer|trainer|peft|arguments|pipeline|processor)\w*' object has no attribute",
+            r"'\w*(model|config|tokenizer|trainer|peft|arguments|pipeline|processor|optim|adam|scheduler|accelerator)\w*' object has no attribute",
             r"type object '\w+' has no attribute",
         ],
     ),
