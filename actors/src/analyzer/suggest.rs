@@ -10,6 +10,7 @@ use serde_json::{json, Map, Value};
 use tunewright_schemas::{ErrorPhase, ErrorType, Json, Suggestion};
 
 use super::facts::Facts;
+use super::second_opinion::ConfigKind;
 use super::suggest_generation;
 use ErrorType::*;
 
@@ -87,9 +88,33 @@ pub fn suggestions(
     c: Option<&Config>,
     f: &Facts,
 ) -> Vec<Suggestion> {
-    if let Some(v) = suggest_generation::suggestions(t, phase, c, f) {
-        return v;
+    let v = suggest_generation::suggestions(t, phase, c, f).unwrap_or_else(|| by_type(t, c, f));
+    if phase == ErrorPhase::Generation {
+        in_generation_terms(v, c)
+    } else {
+        v
     }
+}
+
+/// A failure during dataset generation is the LLM service's or the dataset job's, and a
+/// dataset job's config has no training keys (device, batch size): such a change stays advice
+/// for whoever runs the service, never a change to the job.
+fn in_generation_terms(mut v: Vec<Suggestion>, c: Option<&Config>) -> Vec<Suggestion> {
+    let base = c.map(|c| Value::Object(c.clone()));
+    for s in &mut v {
+        let accepted = s
+            .config_changes
+            .0
+            .as_object()
+            .is_some_and(|ch| ConfigKind::Generation.accepts(base.as_ref(), ch));
+        if !accepted {
+            s.config_changes = Json(json!({}));
+        }
+    }
+    v
+}
+
+fn by_type(t: ErrorType, c: Option<&Config>, f: &Facts) -> Vec<Suggestion> {
     match t {
         OomTraining => oom(c, false),
         OomEval => oom(c, true),

@@ -1,7 +1,8 @@
 //! Reading the LLM's answer strictly: JSON (fences and surrounding prose are cut by the repair
 //! pipeline's first steps), an error type from the vocabulary, and suggestions whose config
 //! changes the job's config accepts. What fails a check is never shown: a bad type rejects
-//! the whole answer, a bad suggestion is dropped (with the reason kept for the record).
+//! the whole answer, a bad suggestion is dropped (the reason, without its content, is kept
+//! for the record).
 
 use serde_json::{Map, Value};
 use tunewright_schemas::{Analysis, Confidence, ErrorPhase, ErrorType, Json, Suggestion};
@@ -120,10 +121,10 @@ fn suggestion(v: &Value, kind: ConfigKind, job: Option<&Value>) -> Result<Sugges
         Some(Value::Object(c)) => c.clone(),
         Some(_) => return Err("config_changes is not an object".into()),
     };
+    // The reason does not quote the refused change: what fails a check is never shown.
     if !kind.accepts(job, &changes) {
-        let keys: Vec<&str> = changes.keys().map(String::as_str).collect();
         return Err(format!(
-            "config_changes {keys:?} is not a change the {} config accepts",
+            "its config_changes are not a change the {} config accepts",
             kind.as_str()
         ));
     }
