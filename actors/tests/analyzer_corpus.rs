@@ -15,6 +15,9 @@ struct Case {
     /// "tune": the rules were written and tuned on it; "holdout": collected after the rules
     /// were written, labelled before the analyzer ever ran on it (docs/analyzer.md).
     split: String,
+    /// 0: the first tune set; 1, 2, ...: the holdout rounds in the order they were collected
+    /// (every round but the last was turned into tune data once measured).
+    round: u32,
     source: String,
     collected: String,
 }
@@ -106,6 +109,19 @@ fn the_corpus_is_recognised_within_the_goals() {
             c.error
         );
     }
+    // The holdout is one round, collected after every tune text.
+    let last_tune = all
+        .iter()
+        .filter(|c| c.split == "tune")
+        .map(|c| c.round)
+        .max();
+    let holdout_rounds: std::collections::BTreeSet<u32> = all
+        .iter()
+        .filter(|c| c.split == "holdout")
+        .map(|c| c.round)
+        .collect();
+    assert_eq!(holdout_rounds.len(), 1, "holdout rounds {holdout_rounds:?}");
+    assert!(holdout_rounds.iter().all(|r| Some(*r) > last_tune));
     let refs: Vec<&Case> = all.iter().collect();
     let holdout: Vec<&Case> = all.iter().filter(|c| c.split == "holdout").collect();
     let whole = score(&refs);
@@ -119,7 +135,8 @@ fn the_corpus_is_recognised_within_the_goals() {
         100.0 * whole.share(whole.unknown)
     );
     println!(
-        "holdout: {}/{} correct ({:.1}%), {} unknown ({:.1}%)",
+        "holdout (round {}): {}/{} correct ({:.1}%), {} unknown ({:.1}%)",
+        holdout_rounds.iter().next().copied().unwrap_or_default(),
         held.correct,
         held.cases,
         100.0 * held.share(held.correct),
