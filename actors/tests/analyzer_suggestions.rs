@@ -4,8 +4,7 @@
 //! to that config and the result must still parse.
 
 use serde_json::{json, Map, Value};
-use tunewright_actors::analyzer::second_opinion::ConfigKind;
-use tunewright_actors::analyzer::{analyze, AnalyzeInput};
+use tunewright_actors::analyzer::{analyze, AnalyzeInput, ConfigKind};
 use tunewright_schemas::{Analysis, ErrorType};
 
 /// Keys that `suggest::oom` names ahead of the train config: its owner adds them to

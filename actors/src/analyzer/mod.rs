@@ -10,6 +10,7 @@
 
 mod actor;
 mod codes;
+mod config_keys;
 mod describe;
 mod facts;
 mod phase;
@@ -19,9 +20,11 @@ pub mod second_opinion;
 mod signal;
 mod suggest;
 mod suggest_generation;
+mod suggestion;
 mod table;
 
 pub use actor::{AnalyzerActor, AnalyzerMsg};
+pub use config_keys::ConfigKind;
 pub use phase_words::understand_phase;
 
 use tunewright_schemas::{Analysis, Confidence, ErrorCode, ErrorPhase, ErrorType};

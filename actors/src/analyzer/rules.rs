@@ -16,13 +16,6 @@ use tunewright_schemas::{Confidence, ErrorPhase, ErrorType};
 use super::table::RULES;
 use ErrorType::*;
 
-/// One row: any of `patterns` (regular expressions over lower-cased text) means `error_type`.
-pub struct Rule {
-    pub error_type: ErrorType,
-    pub confidence: Confidence,
-    pub patterns: &'static [&'static str],
-}
-
 /// Every pattern of the table in one set, with the row each came from.
 struct Compiled {
     set: RegexSet,

@@ -6,31 +6,14 @@
 //! service (dataset generation) are answered in `suggest_generation` with the generation
 //! config's keys.
 
-use serde_json::{json, Map, Value};
+use serde_json::{json, Value};
 use tunewright_schemas::{ErrorPhase, ErrorType, Json, Suggestion};
 
+use super::config_keys::ConfigKind;
 use super::facts::Facts;
-use super::second_opinion::ConfigKind;
 use super::suggest_generation;
+use super::suggestion::{int, num, s, Config};
 use ErrorType::*;
-
-pub(super) type Config = Map<String, Value>;
-
-pub(super) fn num(c: Option<&Config>, key: &str) -> Option<f64> {
-    c?.get(key)?.as_f64()
-}
-
-pub(super) fn int(c: Option<&Config>, key: &str) -> Option<u64> {
-    c?.get(key)?.as_u64()
-}
-
-pub(super) fn s(action: &str, detail: String, changes: Value) -> Suggestion {
-    Suggestion {
-        action: action.into(),
-        detail,
-        config_changes: Json(changes),
-    }
-}
 
 fn oom(c: Option<&Config>, eval: bool) -> Vec<Suggestion> {
     let mut out = Vec::new();

@@ -8,7 +8,7 @@ use tunewright_schemas::config::GenerationConfig;
 use tunewright_schemas::{ErrorPhase, ErrorType, Suggestion};
 
 use super::facts::Facts;
-use super::suggest::{int, num, s, Config};
+use super::suggestion::{int, num, s, Config};
 use ErrorType::*;
 
 /// The generation config's bounds (see `GenerationConfig::validate`).

@@ -6,7 +6,12 @@
 use tunewright_schemas::Confidence::{High, Medium};
 use tunewright_schemas::ErrorType::*;
 
-use super::rules::Rule;
+/// One row: any of `patterns` (regular expressions over lower-cased text) means `error_type`.
+pub struct Rule {
+    pub error_type: tunewright_schemas::ErrorType,
+    pub confidence: tunewright_schemas::Confidence,
+    pub patterns: &'static [&'static str],
+}
 
 const fn rule(
     error_type: tunewright_schemas::ErrorType,

@@ -8,11 +8,11 @@ use serde_json::{Map, Value};
 use tunewright_schemas::{Analysis, Confidence, ErrorPhase, ErrorType, Json, Suggestion};
 
 use super::super::codes::code_of_type;
+use super::super::config_keys::ConfigKind;
 use super::super::describe::describe;
 use super::super::facts::facts;
 use super::super::suggest::suggestions;
 use super::super::AnalyzeInput;
-use super::config_keys::ConfigKind;
 use crate::generation::json_repair::{extract_json, strip_fences};
 
 /// Bounds on what is shown from an answer.

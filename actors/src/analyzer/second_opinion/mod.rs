@@ -5,19 +5,16 @@
 //! with a note saying why.
 //!
 //! The answer is constrained to the fixed vocabulary and to the real fields of the job's
-//! config (`prompt`), then validated (`answer`, `config_keys`). It is marked with its source;
+//! config (`prompt`), then validated (`answer`, with the analyzer's `config_keys`). It is marked with its source;
 //! `Analysis` itself, which is recorded inside events, is unchanged.
 
 mod answer;
-mod config_keys;
 mod prompt;
-
-pub use config_keys::ConfigKind;
 
 use serde::Serialize;
 use tunewright_schemas::{Analysis, Confidence, ErrorType};
 
-use super::{analyze, AnalyzeInput};
+use super::{analyze, AnalyzeInput, ConfigKind};
 use crate::generation::LlmClient;
 
 /// Who produced an analysis.
@@ -39,7 +36,8 @@ pub struct SecondOpinion {
 }
 
 impl SecondOpinion {
-    fn rules(analysis: Analysis, note: impl Into<String>) -> SecondOpinion {
+    /// The rules' analysis, with a note on why it stands.
+    pub fn rules(analysis: Analysis, note: impl Into<String>) -> SecondOpinion {
         SecondOpinion {
             analysis,
             source: Source::Rules,

@@ -4,10 +4,10 @@
 
 use tunewright_schemas::{Analysis, Confidence, ErrorPhase, ErrorType};
 
+use super::super::config_keys::ConfigKind;
 use super::super::describe::describe;
 use super::super::facts::Facts;
 use super::super::AnalyzeInput;
-use super::config_keys::ConfigKind;
 use crate::generation::ChatMessage;
 
 /// The end of a failure's text is kept (tracebacks end with the error): a request stays
