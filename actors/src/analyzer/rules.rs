@@ -96,6 +96,36 @@ mod tests {
     }
 
     #[test]
+    fn common_failures_in_other_words_are_read() {
+        for (text, want) in [
+            ("runtimeerror: loss is inf", Diverged),
+            ("training loss became infinite at step 40", Diverged),
+            ("valueerror: example 3 has no 'messages' field", DatasetFormat),
+            ("missing field 'text' in line 4 of train.jsonl", DatasetFormat),
+            ("job interrupted: service shutdown", Interrupted),
+            (
+                "filenotfounderror: [errno 2] no such file or directory: 'out/checkpoint-500/trainer_state.json'",
+                CheckpointIncomplete,
+            ),
+            ("llm response invalid: json repair failed", LlmResponseInvalid),
+            ("failed to repair json from the model output", LlmResponseInvalid),
+            ("json_repair could not fix the llm output", LlmResponseInvalid),
+            ("killed", ProcessKilled),
+            (
+                "expected all tensors to be on the same device, but found at least two devices",
+                DeviceMismatch,
+            ),
+            (
+                "conversation roles must alternate user/assistant/user/assistant/...",
+                ChatRoles,
+            ),
+        ] {
+            let got = classify(text, ErrorPhase::Unknown).map(|(t, _)| t);
+            assert_eq!(got, Some(want), "{text}");
+        }
+    }
+
+    #[test]
     fn generic_words_come_last() {
         // A dataset error pasted with its command line (which names a timeout) is a dataset
         // error.

@@ -573,6 +573,10 @@ pub const RULES: &[Rule] = &[
             r"modelbehaviorerror",
             r"could not parse (the )?(model'?s? |llm'?s? )?response",
             r"invalid json (output|response|answer)",
+            // The repair of the model's JSON gave up, in the words of whatever did the repair.
+            r"json[ _-]?repair\b[^\n]{0,40}\b(failed|gave up|could not|couldn'?t|unable)",
+            r"(failed|unable|could not|couldn'?t) (to )?(repair|fix) (the )?(json|(llm|model)'?s? (output|response|answer))",
+            r"\bllm (response|output|answer)s? (is |was )?invalid\b",
         ],
     ),
     rule(
@@ -733,6 +737,8 @@ pub const RULES: &[Rule] = &[
             r"(does not|doesn'?t) appear to be (in )?(a )?valid json",
             r"didn'?t pass a .?dataset_text_field",
             r"(datasets?|items|examples?|rows?)\b[^\n]{0,80}\b(with|without|missing|lacks?|has no) an? '[\w-]+' (key|field|column)",
+            // One numbered unit of the data without a field: "example 3 has no 'messages' field".
+            r"\b(example|line|record|row|sample|entry|item|conversation)s? #?\d+[^\n]{0,20}\b(has no|lacks|is missing|missing)( the| a| an)? [`'\x22]?[\w-]+[`'\x22]? (field|key|column)",
         ],
     ),
     rule(
