@@ -328,7 +328,11 @@ async fn a_user_trains_watches_fails_and_downloads_in_the_studio() {
     let rows = b
         .wait_for("document.querySelectorAll('#runs tbody tr').length", 10)
         .await;
-    assert_eq!(rows, json!(3), "the first run, the failed one and its continuation");
+    assert_eq!(
+        rows,
+        json!(3),
+        "the first run, the failed one and its continuation"
+    );
     b.wait_for("document.querySelector('#compare-chart canvas')", 10)
         .await;
     b.check_page("compare").await;

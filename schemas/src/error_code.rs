@@ -322,6 +322,17 @@ mod tests {
     }
 
     #[test]
+    fn the_missing_key_message_names_a_field_jobs_accept() {
+        // Jobs never carry a key (it would be recorded); they name a variable holding it.
+        let m = ErrorCode::OllamaApiKeyMissing.render(&BTreeMap::new());
+        assert!(
+            m.contains("TUNEWRIGHT_LLM_API_KEY") && m.contains("llm_api_key_env"),
+            "{m}"
+        );
+        assert!(!m.contains("api_key)"), "{m}");
+    }
+
+    #[test]
     fn stored_by_name() {
         let cfg = bincode::config::standard();
         let bytes = bincode::encode_to_vec(ErrorCode::TrainingOom, cfg).unwrap();

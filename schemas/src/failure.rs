@@ -45,6 +45,22 @@ named_enum!(
         LlmResponseInvalid => "llm_response_invalid",
         ProcessKilled => "process_killed",
         Interrupted => "interrupted",
+        /// The conversation's roles do not fit the chat template (alternation, system role).
+        ChatRoles => "chat_roles",
+        /// Tensors of one operation live on different devices (cpu and cuda:0).
+        DeviceMismatch => "device_mismatch",
+        /// Tensors of one operation have different dtypes (Half and Float).
+        DtypeMismatch => "dtype_mismatch",
+        /// A checkpoint directory lacks a file needed to resume (trainer state, optimizer state).
+        CheckpointIncomplete => "checkpoint_incomplete",
+        /// The LLM service has no model of the name asked for.
+        LlmModelNotFound => "llm_model_not_found",
+        /// The LLM service answered with a server error (HTTP 5xx, its runner crashed).
+        LlmServerError => "llm_server_error",
+        /// A Python package is missing or of an incompatible version.
+        DependencyMissing => "dependency_missing",
+        /// The loss has no gradient: nothing trainable reaches it.
+        NoGradient => "no_gradient",
         Unknown => "unknown",
     }
 );

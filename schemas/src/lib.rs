@@ -9,6 +9,7 @@ pub mod config;
 pub mod dataset;
 pub mod error_code;
 pub mod failure;
+pub mod failure_codes;
 pub mod ids;
 pub mod json;
 pub mod layout;

@@ -2,18 +2,33 @@
 //! config and, when known, its catalog code) into the shape of docs/errors.md
 //! `{error_type, error_phase, description, confidence, suggestions}` plus the catalog code.
 //!
-//! `rules` recognises the texts that libtorch, CUDA, NCCL, the OS, Python fine-tuning stacks
-//! and HTTP APIs really print; `suggest` computes concrete config changes from the config it
-//! was given. `actor` makes it reachable as an actor. Pure: no model, no device, no I/O.
+//! `rules` (reading `table` over the text's `signal`) recognises the texts that libtorch,
+//! CUDA, NCCL, the OS, Python fine-tuning stacks and HTTP APIs really print; `suggest`
+//! computes concrete config changes from the config it was given. `actor` makes it reachable
+//! as an actor. All of that is pure: no model, no device, no I/O. `second_opinion`, off by
+//! default, asks an LLM about what the rules could not read, and validates its answer.
 
 mod actor;
+mod config_keys;
+mod describe;
+mod facts;
 pub mod job;
+mod phase;
+mod phase_words;
 mod rules;
+pub mod second_opinion;
+mod signal;
 mod suggest;
+mod suggest_generation;
+mod suggestion;
+mod table;
 
 pub use actor::{AnalyzerActor, AnalyzerMsg};
+pub use config_keys::ConfigKind;
 pub use job::analyze_job_failure;
+pub use phase_words::understand_phase;
 
+use tunewright_schemas::failure_codes::{code_of_type, decisive_type, type_of_code};
 use tunewright_schemas::{Analysis, Confidence, ErrorCode, ErrorPhase, ErrorType};
 
 /// What the analyzer looks at.
@@ -28,35 +43,49 @@ pub struct AnalyzeInput {
 /// Analyze a failure. Never panics, whatever the input.
 pub fn analyze(input: &AnalyzeInput) -> Analysis {
     let text = input.error_text.to_lowercase();
-    let phase = input.phase.unwrap_or_else(|| rules::infer_phase(&text));
+    let phase = input.phase.unwrap_or_else(|| phase::from_text(&text));
     // A VALIDATION_ERROR is tunewright's own precise refusal of an input: its text quotes the
     // input (field names such as `request_timeout_secs`), so a text rule naming some other kind
     // of failure would only be matching the quote.
-    let by_text = rules::classify(&text, phase).filter(|(t, _)| {
-        input.code != Some(ErrorCode::ValidationError)
-            || rules::code_of_type(*t) == ErrorCode::ValidationError
-    });
-    let (error_type, confidence) = match by_text {
+    // Structure first: a code tunewright raised that decides the type (with its phase) is
+    // taken as it is; the text is read for the rest, and the code is the fallback.
+    let decided = input
+        .code
+        .and_then(|c| decisive_type(c, input.phase))
+        .map(|t| (t, Confidence::High));
+    let by_text = || {
+        rules::classify(&signal::signal(&input.error_text), phase).filter(|(t, _)| {
+            input.code != Some(ErrorCode::ValidationError)
+                || code_of_type(*t) == ErrorCode::ValidationError
+        })
+    };
+    let (error_type, confidence) = match decided.or_else(by_text) {
         Some(hit) => hit,
-        None => match input.code.and_then(rules::type_of_code) {
+        None => match input.code.and_then(type_of_code) {
             Some(t) => (t, Confidence::Medium),
             None => (ErrorType::Unknown, Confidence::Low),
         },
+    };
+    // Where the text says nothing about the phase, the type does (a missing driver is found
+    // before anything runs).
+    let phase = match phase {
+        ErrorPhase::Unknown => phase::of_type(error_type),
+        p => p,
     };
     // A known code that agrees raises confidence; the code always wins as the catalog code.
     let error_code = input
         .code
         .filter(|c| *c != ErrorCode::InternalError)
-        .unwrap_or_else(|| rules::code_of_type(error_type));
+        .unwrap_or_else(|| code_of_type(error_type));
     let config = input.config.as_ref().and_then(|c| c.as_object());
-    let facts = rules::facts(&input.error_text);
+    let facts = facts::facts(&input.error_text);
     Analysis {
         error_type,
         error_phase: phase,
         error_code,
-        description: suggest::describe(error_type, phase, &facts),
+        description: describe::describe(error_type, phase, &facts),
         confidence,
-        suggestions: suggest::suggestions(error_type, config, &facts),
+        suggestions: suggest::suggestions(error_type, phase, config, &facts),
     }
 }
 

@@ -1,82 +1,19 @@
-//! Descriptions and concrete suggestions, computed from the job's config.
+//! Concrete suggestions, computed from the job's config.
 //!
-//! Suggestions name Hugging Face config keys and carry the exact new values in
+//! Suggestions name the job config's own keys and carry the exact new values in
 //! `config_changes` (e.g. batch 8 -> 4 with gradient accumulation 2 -> 4: same effective
-//! batch). Without a config they stay specific but invent no numbers.
+//! batch). Without a config they stay specific but invent no numbers. Failures of the LLM
+//! service (dataset generation) are answered in `suggest_generation` with the generation
+//! config's keys.
 
-use serde_json::{json, Map, Value};
+use serde_json::{json, Value};
 use tunewright_schemas::{ErrorPhase, ErrorType, Json, Suggestion};
 
-use super::rules::Facts;
+use super::config_keys::ConfigKind;
+use super::facts::Facts;
+use super::suggest_generation;
+use super::suggestion::{int, num, s, Config};
 use ErrorType::*;
-
-type Config = Map<String, Value>;
-
-fn num(c: Option<&Config>, key: &str) -> Option<f64> {
-    c?.get(key)?.as_f64()
-}
-
-fn int(c: Option<&Config>, key: &str) -> Option<u64> {
-    c?.get(key)?.as_u64()
-}
-
-fn s(action: &str, detail: String, changes: Value) -> Suggestion {
-    Suggestion {
-        action: action.into(),
-        detail,
-        config_changes: Json(changes),
-    }
-}
-
-fn gib(bytes: f64) -> String {
-    format!("{:.2} GiB", bytes / 1024f64.powi(3))
-}
-
-pub fn describe(t: ErrorType, phase: ErrorPhase, f: &Facts) -> String {
-    let alloc = f
-        .tried_bytes
-        .map(|b| format!(" (it tried to allocate {} more)", gib(b)))
-        .unwrap_or_default();
-    match t {
-        OomTraining => format!("CUDA ran out of memory during training{alloc}: activations, gradients and optimizer state of one micro-batch do not fit on the GPU."),
-        OomEval => format!("CUDA ran out of memory during evaluation{alloc}: the evaluation batch does not fit on the GPU."),
-        OomModelLoad => format!("Out of memory while loading the model{alloc}: the base weights alone do not fit in the memory available."),
-        OomCpu => "The host ran out of RAM: a CPU allocation failed.".into(),
-        Diverged => match f.step {
-            Some(step) => format!("The loss became NaN or infinite at step {step}: training diverged, usually from a learning rate that is too high."),
-            None => "The loss became NaN or infinite: training diverged, usually from a learning rate that is too high.".into(),
-        },
-        CudaError => "A CUDA kernel failed (illegal access, device-side assert or library error). The CUDA context is unusable until the process restarts.".into(),
-        CudaDriver => "The NVIDIA driver is missing or too old for the CUDA runtime that libtorch uses.".into(),
-        NoGpu => "No usable CUDA GPU was found, but the job asked for one.".into(),
-        Distributed => "A collective operation between processes (NCCL) failed or timed out.".into(),
-        DiskFull => "The disk is full: checkpoints, exports or uploads could not be written.".into(),
-        PermissionDenied => "A file or directory could not be accessed: permission denied.".into(),
-        CheckpointCorrupted => "A checkpoint or weights file is damaged (bad header, truncated, or its hash does not match).".into(),
-        CheckpointMissing => "No usable checkpoint was found to resume from.".into(),
-        ModelNotFound => "The base model could not be found at the given path or name.".into(),
-        ModelAccessDenied => "Access to the model was refused (gated or private repository).".into(),
-        ModelUnsupportedArch => "The model's architecture is not supported for fine-tuning here.".into(),
-        ModelMismatch => "Weights do not match the model's configuration (shape or key mismatch): the adapter or checkpoint belongs to a different base model.".into(),
-        TokenizerConfig => "The tokenizer is misconfigured (missing pad/eos token or chat template).".into(),
-        DatasetFormat => "The dataset is not in an accepted format (alpaca, messages or prompt/completion JSONL).".into(),
-        DatasetTooSmall => "The dataset has too few usable examples to train on.".into(),
-        SequenceTooLong => match f.seq_len {
-            Some((seen, max)) => format!("An example has {seen} tokens, more than the maximum of {max}."),
-            None => "Examples are longer than the maximum sequence length.".into(),
-        },
-        LoraConfig => "The LoRA configuration does not fit the model (target modules, rank).".into(),
-        PrecisionUnsupported => "The requested precision (bf16/fp16) is not supported on this device.".into(),
-        NetworkTimeout => "A network call timed out.".into(),
-        NetworkUnreachable => "The remote service could not be reached.".into(),
-        RateLimit => "The remote service is rate limiting requests.".into(),
-        AuthFailed => "The remote service rejected the credentials.".into(),
-        LlmResponseInvalid => "The LLM's answer was not valid JSON, even after repair.".into(),
-        ProcessKilled => "The process was killed (SIGKILL), most often by the kernel's out-of-memory killer.".into(),
-        Interrupted => "The run was interrupted (signal, crash or restart) before it finished.".into(),
-        Unknown => format!("The failure was not recognised (phase: {}).", phase.as_str()),
-    }
-}
 
 fn oom(c: Option<&Config>, eval: bool) -> Vec<Suggestion> {
     let mut out = Vec::new();
@@ -128,46 +65,53 @@ fn oom(c: Option<&Config>, eval: bool) -> Vec<Suggestion> {
     out
 }
 
-pub fn suggestions(t: ErrorType, c: Option<&Config>, f: &Facts) -> Vec<Suggestion> {
+pub fn suggestions(
+    t: ErrorType,
+    phase: ErrorPhase,
+    c: Option<&Config>,
+    f: &Facts,
+) -> Vec<Suggestion> {
+    let v = suggest_generation::suggestions(t, phase, c, f).unwrap_or_else(|| by_type(t, c, f));
+    if phase == ErrorPhase::Generation {
+        in_generation_terms(v, c)
+    } else {
+        v
+    }
+}
+
+/// A failure during dataset generation is the LLM service's or the dataset job's, and a
+/// dataset job's config has no training keys (device, batch size): such a change stays advice
+/// for whoever runs the service, never a change to the job.
+fn in_generation_terms(mut v: Vec<Suggestion>, c: Option<&Config>) -> Vec<Suggestion> {
+    let base = c.map(|c| Value::Object(c.clone()));
+    for s in &mut v {
+        let accepted = s
+            .config_changes
+            .0
+            .as_object()
+            .is_some_and(|ch| ConfigKind::Generation.accepts(base.as_ref(), ch));
+        if !accepted {
+            s.config_changes = Json(json!({}));
+        }
+    }
+    v
+}
+
+fn by_type(t: ErrorType, c: Option<&Config>, f: &Facts) -> Vec<Suggestion> {
     match t {
         OomTraining => oom(c, false),
         OomEval => oom(c, true),
         OomModelLoad => vec![
             s("Load the base model in bf16 on the GPU", "bf16 halves the memory of the frozen base weights compared with f32.".into(), json!({"device": "cuda"})),
-            s("Use a smaller base model", "The base weights must fit in device memory with room for activations.".into(), json!({})),
+            s("Use a smaller base model", "The base weights must fit in device memory with room for activations (an inference server also needs room for its KV cache).".into(), json!({})),
         ],
         OomCpu | ProcessKilled => {
             let mut v = oom(c, false);
             v.insert(0, s("Check the host's memory", "Look at `dmesg` for the OOM killer and free RAM, or run on a machine with more memory.".into(), json!({})));
             v
         }
-        Diverged => {
-            let mut v = Vec::new();
-            match num(c, "learning_rate") {
-                Some(lr) => v.push(s("Lower the learning rate tenfold", format!("learning_rate {lr:e} -> {:e}.", lr / 10.0), json!({"learning_rate": lr / 10.0}))),
-                None => v.push(s("Lower the learning rate", "Divide learning_rate by 10 (LoRA commonly trains at 1e-4 to 3e-4).".into(), json!({}))),
-            }
-            let warm = int(c, "warmup_steps").unwrap_or(0);
-            let target = int(c, "max_steps").map(|m| (m / 10).max(warm * 2)).unwrap_or((warm * 2).max(100));
-            if target > warm {
-                v.push(s("Warm up longer", format!("warmup_steps {warm} -> {target}."), json!({"warmup_steps": target})));
-            }
-            let clip = num(c, "max_grad_norm");
-            if clip.is_none_or(|g| g > 1.0 || g <= 0.0) {
-                v.push(s("Clip gradients", format!("max_grad_norm {} -> 1.0.", clip.map(|g| g.to_string()).unwrap_or_else(|| "unset".into())), json!({"max_grad_norm": 1.0})));
-            }
-            v.push(s("Resume from the last good checkpoint", "Continue from the checkpoint before the divergence with the lower learning rate.".into(), json!({})));
-            v
-        }
-        SequenceTooLong => {
-            let mut v = Vec::new();
-            if let Some((seen, _)) = f.seq_len {
-                let next = seen.next_power_of_two();
-                v.push(s("Raise max_seq_length to fit the examples", format!("max_seq_length -> {next} fits an example of {seen} tokens (memory grows with it)."), json!({"max_seq_length": next})));
-            }
-            v.push(s("Drop or split over-long examples", "Pre-flight drops examples longer than max_seq_length and counts them; shorten them in the dataset to keep them.".into(), json!({})));
-            v
-        }
+        Diverged => diverged(c),
+        SequenceTooLong => sequence_too_long(f),
         NoGpu | CudaDriver | PrecisionUnsupported => vec![
             s("Train on the CPU", "device=cpu trains in f32 without a GPU (much slower; fine for small models).".into(), json!({"device": "cpu"})),
             s("Check the GPU stack", "`nvidia-smi` must list the GPU; the driver must support the CUDA version of libtorch (see GET /api/v1/hardware).".into(), json!({})),
@@ -180,26 +124,100 @@ pub fn suggestions(t: ErrorType, c: Option<&Config>, f: &Facts) -> Vec<Suggestio
         DiskFull => {
             let keep = int(c, "keep_checkpoints").unwrap_or(3);
             vec![
-                s("Free disk space", "Remove old exports and checkpoints or move the data dir to a larger disk.".into(), json!({})),
+                s("Free disk space", "Remove old exports and checkpoints or move the data dir to a larger disk (or raise the disk quota).".into(), json!({})),
                 s("Keep fewer checkpoints", format!("keep_checkpoints {keep} -> 1."), json!({"keep_checkpoints": 1})),
             ]
         }
-        PermissionDenied => vec![s("Fix file ownership", "The service user must own its data dir (see the systemd unit's User= and StateDirectory=).".into(), json!({}))],
+        PermissionDenied => vec![s("Fix file ownership", "The service user must own its data dir and model cache (see the systemd unit's User= and StateDirectory=).".into(), json!({}))],
         CheckpointCorrupted | CheckpointMissing => vec![s("Resume from an earlier checkpoint or restart", "Damaged checkpoints are skipped for the one before; with none left, start the training again.".into(), json!({}))],
-        ModelNotFound => vec![s("Point base_model at a local Hugging Face checkpoint", "The directory must hold config.json, model*.safetensors and tokenizer.json.".into(), json!({}))],
+        CheckpointIncomplete => checkpoint_incomplete(c),
+        ModelNotFound => vec![s("Point base_model at a local Hugging Face checkpoint", "The directory must hold config.json, model*.safetensors and tokenizer.json (an adapter checkpoint alone is not a base model).".into(), json!({}))],
         ModelAccessDenied => vec![s("Download the model with an account that has access", "Accept the model's licence on the hub, download it, and point base_model at the local directory.".into(), json!({}))],
         ModelUnsupportedArch => vec![s("Use a Llama-family model", "LlamaForCausalLM checkpoints (Llama 2/3, TinyLlama, SmolLM, ...) are supported.".into(), json!({}))],
-        ModelMismatch => vec![s("Use the adapter with its own base model", "Check base_model_name_or_path in adapter_config.json against base_model.".into(), json!({}))],
-        TokenizerConfig => vec![s("Fix the tokenizer files", "tokenizer_config.json needs eos_token (and pad_token, or it defaults to eos) and a chat_template for chat data.".into(), json!({}))],
+        ModelMismatch => vec![s("Use the adapter with its own base model", "Check base_model_name_or_path in adapter_config.json against base_model, and the vocabulary size if tokens were added.".into(), json!({}))],
+        TokenizerConfig => vec![s("Fix the tokenizer files", "tokenizer_config.json needs eos_token (and pad_token, or it defaults to eos) and a chat_template for chat data; token ids must stay below the model's vocab_size.".into(), json!({}))],
+        ChatRoles => vec![s("Fix the conversations' role order", "Each messages list must alternate user/assistant (an optional system message first) and end with the assistant; for a model without a system role, merge the system text into the first user turn.".into(), json!({}))],
         DatasetFormat => vec![s("Fix the dataset lines", "Each JSONL line needs instruction/output (alpaca), messages (chat) or prompt/completion.".into(), json!({}))],
         DatasetTooSmall => vec![s("Add examples", "At least 10 valid examples are needed; a few hundred give useful adapters.".into(), json!({}))],
         LoraConfig => vec![s("Target the model's projection modules", "For Llama: q_proj, k_proj, v_proj, o_proj (and gate_proj, up_proj, down_proj).".into(), json!({"target_modules": ["q_proj", "k_proj", "v_proj", "o_proj"]}))],
-        NetworkTimeout => vec![s("Retry later or raise the timeout", "Transient timeouts are retried automatically with backoff; a slow local model may need a longer timeout_secs.".into(), json!({}))],
-        NetworkUnreachable => vec![s("Check the service URL", "TUNEWRIGHT_LLM_BASE_URL must reach an OpenAI-compatible server (e.g. http://127.0.0.1:11434/v1 for Ollama).".into(), json!({}))],
-        RateLimit => vec![s("Wait and retry", "Rate-limited calls are retried honouring Retry-After; lower the request rate or raise your quota.".into(), json!({}))],
-        AuthFailed => vec![s("Set a valid API key", "Set TUNEWRIGHT_LLM_API_KEY (or the job's api_key) to a key the service accepts.".into(), json!({}))],
-        LlmResponseInvalid => vec![s("Use a stronger model or smaller chunks", "Invalid JSON after repair usually means the model cannot follow the format: try a larger model or a smaller chunk_tokens.".into(), json!({}))],
+        DeviceMismatch => vec![s("Keep the model and its inputs on one device", "Set device explicitly (cpu or cuda) rather than auto; with tunewright's own trainer a mixed-device tensor is a bug: report it with the job's events.".into(), json!({}))],
+        DtypeMismatch => vec![s("Load the base model and the adapter in one precision", "The adapter must be applied in the dtype it was trained in; tunewright trains in bf16 on the GPU and f32 on the CPU.".into(), json!({}))],
+        NoGradient => vec![s("Make the adapter trainable", "target_modules must name layers the model has, so that LoRA weights exist and require grad; with gradient checkpointing the inputs must require grad.".into(), json!({}))],
+        DependencyMissing => vec![s("Install the package the message names", "Install (or upgrade to) the version the message asks for in the environment that runs the job.".into(), json!({}))],
         Interrupted => vec![s("Resume the job", "Interrupted trainings resume from their last checkpoint automatically within the restart budget.".into(), json!({}))],
+        // The LLM service's types are answered by `suggest_generation`.
+        NetworkTimeout | NetworkUnreachable | RateLimit | AuthFailed | LlmResponseInvalid
+        | LlmModelNotFound | LlmServerError => Vec::new(),
         Unknown => vec![s("Read the job's events", "`tunewright replay list --stream JOB` shows its attempts, failures and last log lines.".into(), json!({}))],
     }
+}
+
+fn diverged(c: Option<&Config>) -> Vec<Suggestion> {
+    let mut v = Vec::new();
+    match num(c, "learning_rate") {
+        Some(lr) => v.push(s(
+            "Lower the learning rate tenfold",
+            format!("learning_rate {lr:e} -> {:e}.", lr / 10.0),
+            json!({"learning_rate": lr / 10.0}),
+        )),
+        None => v.push(s(
+            "Lower the learning rate",
+            "Divide learning_rate by 10 (LoRA commonly trains at 1e-4 to 3e-4).".into(),
+            json!({}),
+        )),
+    }
+    let warm = int(c, "warmup_steps").unwrap_or(0);
+    let target = int(c, "max_steps")
+        .map(|m| (m / 10).max(warm * 2))
+        .unwrap_or((warm * 2).max(100));
+    if target > warm {
+        v.push(s(
+            "Warm up longer",
+            format!("warmup_steps {warm} -> {target}."),
+            json!({"warmup_steps": target}),
+        ));
+    }
+    let clip = num(c, "max_grad_norm");
+    if clip.is_none_or(|g| g > 1.0 || g <= 0.0) {
+        v.push(s(
+            "Clip gradients",
+            format!(
+                "max_grad_norm {} -> 1.0.",
+                clip.map(|g| g.to_string())
+                    .unwrap_or_else(|| "unset".into())
+            ),
+            json!({"max_grad_norm": 1.0}),
+        ));
+    }
+    v.push(s(
+        "Resume from the last good checkpoint",
+        "Continue from the checkpoint before the divergence with the lower learning rate.".into(),
+        json!({}),
+    ));
+    v
+}
+
+/// The largest max_seq_length a train config accepts.
+const MAX_SEQ_LENGTH: u64 = 1_048_576;
+
+fn sequence_too_long(f: &Facts) -> Vec<Suggestion> {
+    let mut v = Vec::new();
+    if let Some((seen, _)) = f.seq_len {
+        let next = seen
+            .checked_next_power_of_two()
+            .filter(|n| *n <= MAX_SEQ_LENGTH);
+        if let Some(next) = next {
+            v.push(s("Raise max_seq_length to fit the examples", format!("max_seq_length -> {next} fits an example of {seen} tokens (memory grows with it)."), json!({"max_seq_length": next})));
+        }
+    }
+    v.push(s("Drop or split over-long examples", "Pre-flight drops examples longer than max_seq_length and counts them; shorten them in the dataset to keep them.".into(), json!({})));
+    v
+}
+
+fn checkpoint_incomplete(c: Option<&Config>) -> Vec<Suggestion> {
+    let mut v = vec![s("Resume from the checkpoint before it", "A checkpoint cut off while being written lacks its state files; the one before it is complete (or restart the training).".into(), json!({}))];
+    if let Some(keep) = int(c, "keep_checkpoints").filter(|k| *k < 2) {
+        v.push(s("Keep more than one checkpoint", format!("keep_checkpoints {keep} -> 3: an earlier complete checkpoint survives a cut-off save."), json!({"keep_checkpoints": 3})));
+    }
+    v
 }

@@ -1,0 +1,143 @@
+//! Every config change the rules suggest is one the job's config accepts: run over every
+//! corpus text, with and without a realistic config of the kind the failure belongs to
+//! (`TrainConfig` for training, `GenerationConfig` for dataset jobs), each change is applied
+//! to that config and the result must still parse.
+
+use serde_json::{json, Map, Value};
+use tunewright_actors::analyzer::{analyze, AnalyzeInput, ConfigKind};
+use tunewright_schemas::{Analysis, ErrorType};
+
+/// Keys that `suggest::oom` names ahead of the train config: its owner adds them to
+/// `TrainConfig` together with the memory-saving suggestions. Until then they are the only
+/// exception, and only in the suggestions `oom` computes (out of memory on the GPU or the
+/// host, a process the kernel killed).
+const AHEAD_OF_THE_CONFIG: &[&str] = &["gradient_checkpointing", "per_device_eval_batch_size"];
+
+fn train_config() -> Value {
+    json!({
+        "base_model": "/models/tiny",
+        "per_device_train_batch_size": 16,
+        "gradient_accumulation_steps": 1,
+        "learning_rate": 2e-4,
+        "max_seq_length": 4096,
+        "lora_r": 64,
+        "lora_alpha": 128.0,
+        "warmup_steps": 0,
+        "max_grad_norm": 1.0,
+        "keep_checkpoints": 3
+    })
+}
+
+fn generation_config() -> Value {
+    json!({"chunk_tokens": 2048, "chunk_overlap_tokens": 128, "request_timeout_secs": 60, "examples_per_chunk": 8})
+}
+
+fn corpus_texts() -> Vec<String> {
+    include_str!("fixtures/analyzer_corpus.jsonl")
+        .lines()
+        .map(|l| {
+            let v: Value = serde_json::from_str(l).unwrap();
+            v["error"].as_str().unwrap().to_string()
+        })
+        .collect()
+}
+
+fn from_oom(t: ErrorType) -> bool {
+    matches!(
+        t,
+        ErrorType::OomTraining | ErrorType::OomEval | ErrorType::OomCpu | ErrorType::ProcessKilled
+    )
+}
+
+/// The problems with `a`'s suggestions, given the config it was computed from.
+fn refused(a: &Analysis, config: Option<&Value>) -> Vec<String> {
+    let kind = ConfigKind::of(a.error_phase, a.error_type);
+    let mut out = Vec::new();
+    for s in &a.suggestions {
+        let Some(changes) = s.config_changes.0.as_object() else {
+            out.push(format!("{}: config_changes is not an object", s.action));
+            continue;
+        };
+        let checked: Map<String, Value> = changes
+            .iter()
+            .filter(|(k, _)| !(from_oom(a.error_type) && AHEAD_OF_THE_CONFIG.contains(&k.as_str())))
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        if !kind.accepts(config, &checked) {
+            out.push(format!(
+                "{} / {}: {:?} refused by the {} config",
+                a.error_type,
+                s.action,
+                s.config_changes.0,
+                kind.as_str()
+            ));
+        }
+    }
+    out
+}
+
+#[test]
+fn every_suggested_change_is_accepted_by_its_config() {
+    let mut problems = Vec::new();
+    let mut changes_seen = 0;
+    for text in corpus_texts() {
+        let bare = analyze(&AnalyzeInput {
+            error_text: text.clone(),
+            ..Default::default()
+        });
+        problems.extend(refused(&bare, None));
+        let config = match ConfigKind::of(bare.error_phase, bare.error_type) {
+            ConfigKind::Train => train_config(),
+            ConfigKind::Generation => generation_config(),
+        };
+        let with = analyze(&AnalyzeInput {
+            error_text: text,
+            config: Some(config.clone()),
+            ..Default::default()
+        });
+        changes_seen += with
+            .suggestions
+            .iter()
+            .filter(|s| s.config_changes.0 != json!({}))
+            .count();
+        problems.extend(refused(&with, Some(&config)));
+    }
+    problems.sort();
+    problems.dedup();
+    assert!(problems.is_empty(), "{problems:#?}");
+    // The check saw real changes, not only empty ones.
+    assert!(changes_seen > 100, "only {changes_seen} config changes");
+}
+
+#[test]
+fn generation_failures_name_generation_keys_never_a_key_itself() {
+    for text in [
+        "httpx.ReadTimeout: timed out",
+        "openai.AuthenticationError: Error code: 401 - {'error': {'message': 'Incorrect API key provided'}}",
+        "LLM response invalid: expected a JSON array of examples",
+    ] {
+        let a = analyze(&AnalyzeInput {
+            error_text: text.into(),
+            config: Some(generation_config()),
+            ..Default::default()
+        });
+        assert_eq!(
+            ConfigKind::of(a.error_phase, a.error_type),
+            ConfigKind::Generation,
+            "{text}"
+        );
+        let all = serde_json::to_string(&a.suggestions).unwrap();
+        assert!(!all.contains("\"api_key\""), "{all}");
+        assert!(!all.contains("llm_api_key\""), "{all}");
+    }
+    let timeout = analyze(&AnalyzeInput {
+        error_text: "httpx.ReadTimeout: timed out".into(),
+        config: Some(generation_config()),
+        ..Default::default()
+    });
+    assert!(timeout.suggestions.iter().any(|s| s
+        .config_changes
+        .0
+        .get("request_timeout_secs")
+        .is_some()));
+}
