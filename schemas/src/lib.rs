@@ -11,6 +11,7 @@ pub mod error_code;
 pub mod failure;
 pub mod ids;
 pub mod json;
+pub mod model_family;
 pub mod status;
 pub mod worker;
 
@@ -18,4 +19,5 @@ pub use error_code::{CatalogEntry, ErrorCode};
 pub use failure::{Analysis, Confidence, ErrorPhase, ErrorType, Failure, Suggestion};
 pub use ids::{DatasetId, FileId, JobId, ProjectId, SplitId};
 pub use json::Json;
+pub use model_family::ModelFamily;
 pub use status::{JobKind, JobStatus, ProjectStatus};

@@ -4,4 +4,4 @@ pub mod generation;
 pub mod train;
 
 pub use generation::GenerationConfig;
-pub use train::{LrSchedulerType, TrainConfig, TrainDevice};
+pub use train::{ComputeDtype, LrSchedulerType, QuantType4bit, TrainConfig, TrainDevice};
