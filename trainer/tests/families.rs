@@ -1,0 +1,113 @@
+//! Every supported family against transformers on its tiny fixture (made by
+//! `script/make-tiny-model`): the architecture is recognised from config.json, and the base
+//! logits equal transformers' exactly (max abs diff 0 in f32 on the CPU: the same libtorch
+//! kernels in the same order; transformers' reference uses its default `sdpa` attention, and
+//! the eager one for Gemma 2's soft-capped logits, as tunewright does), with and without
+//! right padding, with sliding windows shorter than the sequence.
+
+mod support;
+
+use tch::{Device, Kind};
+use tunewright_schemas::ModelFamily;
+use tunewright_trainer::model::{AttentionSpan, CausalLm, ModelConfig};
+
+use support::{fixture, get, max_diff, reference, FAMILIES};
+
+/// Exact equality: any difference means a different computation, not rounding.
+const BOUND: f64 = 0.0;
+
+#[test]
+fn base_logits_equal_transformers_for_every_family() {
+    for family in FAMILIES {
+        let model = CausalLm::load(&fixture(family), Device::Cpu, Kind::Float, None, 0).unwrap();
+        let r = reference(family);
+        let ids = get(&r, "input_ids");
+        let mask = get(&r, "attention_mask");
+        let unmasked = tch::no_grad(|| model.forward(&ids.narrow(0, 0, 1), None, false));
+        let d_unmasked = max_diff(&unmasked, get(&r, "logits_unmasked"));
+        let masked = tch::no_grad(|| model.forward(ids, Some(mask), false));
+        // Compare the real tokens only: what a padded position outputs is nobody's business.
+        let keep = mask.to_kind(Kind::Bool).unsqueeze(-1).expand_as(&masked);
+        let expected = get(&r, "logits_masked");
+        let d_masked = max_diff(&masked.masked_select(&keep), &expected.masked_select(&keep));
+        println!("{family}: max abs diff {d_unmasked:e} (unpadded), {d_masked:e} (padded)");
+        assert!(
+            d_unmasked <= BOUND && d_masked <= BOUND,
+            "{family}: {d_unmasked} / {d_masked}"
+        );
+        assert_eq!(
+            masked.isfinite().all().int64_value(&[]),
+            1,
+            "{family}: finite"
+        );
+    }
+}
+
+#[test]
+fn each_fixture_is_read_as_its_family() {
+    let expected = [
+        ("llama", ModelFamily::Llama, "LlamaForCausalLM"),
+        ("mistral", ModelFamily::Mistral, "MistralForCausalLM"),
+        ("qwen2", ModelFamily::Qwen2, "Qwen2ForCausalLM"),
+        ("qwen3", ModelFamily::Qwen3, "Qwen3ForCausalLM"),
+        ("phi3", ModelFamily::Phi3, "Phi3ForCausalLM"),
+        ("gemma2", ModelFamily::Gemma2, "Gemma2ForCausalLM"),
+        ("gemma3", ModelFamily::Gemma3, "Gemma3ForCausalLM"),
+    ];
+    for (name, family, arch) in expected {
+        let c = ModelConfig::from_dir(&fixture(name)).unwrap();
+        assert_eq!(
+            (c.family, c.architecture.as_str()),
+            (family, arch),
+            "{name}"
+        );
+    }
+    let mistral = ModelConfig::from_dir(&fixture("mistral")).unwrap();
+    assert_eq!(mistral.spec.layer_spans, [AttentionSpan::Sliding(4); 2]);
+    let gemma2 = ModelConfig::from_dir(&fixture("gemma2")).unwrap();
+    assert_eq!(
+        gemma2.spec.layer_spans,
+        [AttentionSpan::Sliding(4), AttentionSpan::Global]
+    );
+    assert_eq!(gemma2.spec.attn_logit_softcap, Some(5.0));
+    assert_eq!(gemma2.spec.final_logit_softcap, Some(3.0));
+    assert!((gemma2.spec.attn_scale - 24f64.powf(-0.5)).abs() < 1e-15);
+    let gemma3 = ModelConfig::from_dir(&fixture("gemma3")).unwrap();
+    assert_eq!(gemma3.spec.local_rope_theta, Some(10000.0));
+    assert!(gemma3.spec.qk_norm && gemma3.tie_word_embeddings);
+    let qwen3 = ModelConfig::from_dir(&fixture("qwen3")).unwrap();
+    assert_eq!((qwen3.head_dim, qwen3.hidden_size), (32, 64));
+    let phi3 = ModelConfig::from_dir(&fixture("phi3")).unwrap();
+    assert!(phi3.spec.fused_projections);
+    assert_eq!(phi3.spec.rotary_dim, 12);
+    assert!(
+        ModelConfig::from_dir(&fixture("qwen2"))
+            .unwrap()
+            .spec
+            .qkv_bias
+    );
+}
+
+#[test]
+fn the_sliding_window_matters_where_the_sequence_is_longer() {
+    // Widening Mistral's window past the sequence changes the logits: the mask was applied.
+    let dir = tempfile::tempdir().unwrap();
+    for e in std::fs::read_dir(fixture("mistral")).unwrap() {
+        let p = e.unwrap().path();
+        std::fs::copy(&p, dir.path().join(p.file_name().unwrap())).unwrap();
+    }
+    let cfg_path = dir.path().join("config.json");
+    let mut v: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&cfg_path).unwrap()).unwrap();
+    v["sliding_window"] = serde_json::json!(4096);
+    std::fs::write(&cfg_path, v.to_string()).unwrap();
+    let r = reference("mistral");
+    let ids = get(&r, "input_ids").narrow(0, 0, 1);
+    let wide = CausalLm::load(dir.path(), Device::Cpu, Kind::Float, None, 0).unwrap();
+    let logits = tch::no_grad(|| wide.forward(&ids, None, false));
+    let d = max_diff(&logits, get(&r, "logits_unmasked"));
+    assert!(
+        d > 1e-3,
+        "a window of 4 must differ from full attention: {d}"
+    );
+}

@@ -1,0 +1,39 @@
+"""The reference side of the adapter tests: transformers loads the base checkpoint (f32, eager
+attention; with --load-in-4bit through bitsandbytes' 4-bit layers, as QLoRA users load it),
+PEFT loads tunewright's adapter onto it with PeftModel.from_pretrained, and the logits for the
+given input ids are written as safetensors (`logits`). Run by trainer/tests through
+.venv/bin/python.
+
+usage: peft_logits.py MODEL_DIR ADAPTER_DIR IDS_FILE OUT_FILE [--load-in-4bit nf4|fp4] [--double-quant]
+"""
+import sys
+
+import torch
+from peft import PeftModel
+from safetensors.torch import load_file, save_file
+from transformers import AutoModelForCausalLM, BitsAndBytesConfig
+
+
+def main():
+    model_dir, adapter_dir, ids_file, out_file = sys.argv[1:5]
+    extra = sys.argv[5:]
+    kwargs = dict(dtype=torch.float32, attn_implementation="eager")
+    if "--load-in-4bit" in extra:
+        quant_type = extra[extra.index("--load-in-4bit") + 1]
+        kwargs["quantization_config"] = BitsAndBytesConfig(
+            load_in_4bit=True,
+            bnb_4bit_quant_type=quant_type,
+            bnb_4bit_use_double_quant="--double-quant" in extra,
+            bnb_4bit_compute_dtype=torch.float32,
+        )
+        kwargs["device_map"] = "cpu"
+    base = AutoModelForCausalLM.from_pretrained(model_dir, **kwargs)
+    model = PeftModel.from_pretrained(base, adapter_dir).eval()
+    ids = load_file(ids_file)["input_ids"]
+    with torch.no_grad():
+        logits = model(input_ids=ids).logits.float()
+    save_file({"logits": logits.contiguous()}, out_file)
+
+
+if __name__ == "__main__":
+    main()
