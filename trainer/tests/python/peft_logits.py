@@ -1,5 +1,5 @@
-"""The reference side of the adapter tests: transformers loads the base checkpoint (f32, eager
-attention; with --load-in-4bit through bitsandbytes' 4-bit layers, as QLoRA users load it),
+"""The reference side of the adapter tests: transformers loads the base checkpoint (f32, its
+default `sdpa` attention, or the eager one where attention logits are soft-capped (Gemma 2); with --load-in-4bit through bitsandbytes' 4-bit layers, as QLoRA users load it),
 PEFT loads tunewright's adapter onto it with PeftModel.from_pretrained, and the logits for the
 given input ids are written as safetensors (`logits`). Run by trainer/tests through
 .venv/bin/python.
@@ -11,13 +11,14 @@ import sys
 import torch
 from peft import PeftModel
 from safetensors.torch import load_file, save_file
-from transformers import AutoModelForCausalLM, BitsAndBytesConfig
+from transformers import AutoConfig, AutoModelForCausalLM, BitsAndBytesConfig
 
 
 def main():
     model_dir, adapter_dir, ids_file, out_file = sys.argv[1:5]
     extra = sys.argv[5:]
-    kwargs = dict(dtype=torch.float32, attn_implementation="eager")
+    softcapped = getattr(AutoConfig.from_pretrained(model_dir), "attn_logit_softcapping", None)
+    kwargs = dict(dtype=torch.float32, attn_implementation="eager" if softcapped else "sdpa")
     if "--load-in-4bit" in extra:
         quant_type = extra[extra.index("--load-in-4bit") + 1]
         kwargs["quantization_config"] = BitsAndBytesConfig(
