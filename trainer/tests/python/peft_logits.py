@@ -29,6 +29,11 @@ def main():
         )
         kwargs["device_map"] = "cpu"
     base = AutoModelForCausalLM.from_pretrained(model_dir, **kwargs)
+    for module in base.modules():
+        # bitsandbytes' CPU inference shortcut repacks 4-bit weights for a bf16 kernel on CPUs
+        # with AVX512-BF16; its f32 path (dequantize, then matmul, as on a GPU) is the reference.
+        if hasattr(module, "support_avx512bf16_for_cpu"):
+            module.support_avx512bf16_for_cpu = False
     model = PeftModel.from_pretrained(base, adapter_dir).eval()
     ids = load_file(ids_file)["input_ids"]
     with torch.no_grad():
