@@ -170,7 +170,10 @@ pub struct TrainConfig {
 /// that a wrong value is refused naming its field).
 const NAMED_VALUES: &[(&str, &[&str])] = &[
     ("bnb_4bit_quant_type", &["nf4", "fp4"]),
-    ("bnb_4bit_compute_dtype", &["float32", "bfloat16", "float16"]),
+    (
+        "bnb_4bit_compute_dtype",
+        &["float32", "bfloat16", "float16"],
+    ),
     ("lr_scheduler_type", &["linear", "cosine", "constant"]),
     ("device", &["auto", "cpu", "cuda"]),
 ];
@@ -181,7 +184,10 @@ fn check_named_values(v: &serde_json::Value) -> Result<(), Failure> {
         if !value.as_str().is_some_and(|s| allowed.contains(&s)) {
             return Err(bad(
                 field,
-                &format!("unknown value {value} (expected one of: {})", allowed.join(", ")),
+                &format!(
+                    "unknown value {value} (expected one of: {})",
+                    allowed.join(", ")
+                ),
             ));
         }
     }
