@@ -1,9 +1,10 @@
 //! The memory levers measured in one run (`script/memory-levers`): a random Llama checkpoint
 //! (bf16 on disk, like released ones) is trained for a few steps by the real training loop
 //! under several configs, each in a fresh child process so that its peak RSS (`VmHWM`) is its
-//! own. For each: the peak RSS above the process's RSS before training (libtorch's code and
-//! the runtime are not the run's memory), the pre-flight estimate beside it, and the base
-//! weights as the model holds them.
+//! own (glibc is told to return freed blocks of 64 KiB and more at once, so that RSS follows
+//! the live tensors). For each: the peak RSS above the process's RSS before training
+//! (libtorch's code and runtime, started by a warm-up, are not the run's memory), the
+//! pre-flight estimate beside it, and the base weights as the model holds them.
 //!
 //! Arguments: [--hidden 768] [--layers 6] [--intermediate 2048] [--heads 12] [--kv-heads 4]
 //! [--batch 2] [--seq 256] [--steps 2] [--out FILE.json]; `--child CONFIG_JSON` is the child.
@@ -112,7 +113,10 @@ fn run() -> Result<(), String> {
         let spec =
             json!({"config": cfg, "data": data, "out": work.path().join(label.replace(' ', "_"))});
         let exe = std::env::current_exe().map_err(|e| e.to_string())?;
+        // glibc keeps freed blocks under its (growing) mmap threshold in the heap, so RSS would
+        // count memory the run no longer holds; blocks of 64 KiB and more go straight back.
         let o = Command::new(exe)
+            .env("MALLOC_MMAP_THRESHOLD_", "65536")
             .args(["--child", &spec.to_string()])
             .output()
             .map_err(|e| e.to_string())?;
@@ -250,6 +254,15 @@ impl TrainHooks for Quiet {
     }
 }
 
+/// Start what libtorch starts lazily on the first matmul and backward pass (thread pools, BLAS
+/// buffers), so that the baseline holds the runtime and the peak above it is the run's.
+fn warm_up_libtorch() {
+    let a = Tensor::randn([512, 512], (Kind::Float, Device::Cpu)).set_requires_grad(true);
+    let b = Tensor::randn([512, 512], (Kind::Float, Device::Cpu));
+    a.matmul(&b).gelu("tanh").sum(Kind::Float).backward();
+    let _ = a.to_kind(Kind::BFloat16).matmul(&b.to_kind(Kind::BFloat16));
+}
+
 /// One config in this (fresh) process: its base weights, estimate and peak RSS.
 fn child(spec: &Value) -> Result<Value, String> {
     let cfg = TrainConfig::from_json(&spec["config"]).map_err(|f| f.detail)?;
@@ -257,6 +270,7 @@ fn child(spec: &Value) -> Result<Value, String> {
     let mc = ModelConfig::from_dir(&model_dir).map_err(|e| e.to_string())?;
     let estimate = estimate_memory(&mc, &cfg, Device::Cpu).map_err(|e| e.to_string())?;
     let bf16 = tunewright_trainer::train::memory::base_weight_bytes(&mc, 2, None);
+    warm_up_libtorch();
     let before = status_bytes("VmRSS:");
     let out = PathBuf::from(spec["out"].as_str().unwrap_or("out"));
     let tspec = TrainSpec {

@@ -151,7 +151,8 @@ pub struct TrainConfig {
     pub remediate_divergence: bool,
     /// QLoRA: keep the frozen base linear weights 4-bit quantized (blocks of 64, as
     /// bitsandbytes does) and dequantize them per use; LoRA weights and optimizer state stay
-    /// in full precision.
+    /// in full precision. Layers are recomputed in the backward pass (as with
+    /// `gradient_checkpointing`), so that no dequantized weight outlives its layer.
     #[serde(default)]
     pub load_in_4bit: bool,
     #[serde(default)]

@@ -10,6 +10,8 @@ use super::lora::LoraLinear;
 use super::norm::RmsNorm;
 use super::rope;
 
+// One per layer, built once: the size difference between the variants costs nothing.
+#[allow(clippy::large_enum_variant)]
 pub enum Qkv {
     Separate {
         q: LoraLinear,

@@ -142,6 +142,14 @@ pub fn compute_dtype(cfg: &TrainConfig, device: Device) -> Kind {
     }
 }
 
+/// Whether the backward pass recomputes each layer: with `gradient_checkpointing`, and always
+/// with `load_in_4bit` (as PEFT's `prepare_model_for_kbit_training` does by default): autograd
+/// would otherwise keep every dequantized weight for the backward pass, as many bytes as the
+/// dense weights QLoRA saves (libtorch offers no autograd function that keeps the 4-bit form).
+pub fn recomputes_layers(cfg: &TrainConfig) -> bool {
+    cfg.gradient_checkpointing || cfg.load_in_4bit
+}
+
 /// QLoRA's storage settings of a config (None without `load_in_4bit`).
 pub fn quant_settings(cfg: &TrainConfig) -> Option<QuantSettings> {
     cfg.load_in_4bit.then_some(QuantSettings {
@@ -165,7 +173,7 @@ pub fn estimate_memory(
         lora: &lora,
         targets: &targets,
         quant: quant_settings(cfg),
-        gradient_checkpointing: cfg.gradient_checkpointing,
+        gradient_checkpointing: recomputes_layers(cfg),
     };
     Ok(memory::estimate(mc, &plan))
 }
@@ -482,7 +490,7 @@ fn run(
             if fault_step == Some(state.step + 1) {
                 fault::allocate_impossible(device).map_err(torch_err("forward"))?;
             }
-            let value = micro_step(&model, mb, tok.pad_id, denom, cfg.gradient_checkpointing)?;
+            let value = micro_step(&model, mb, tok.pad_id, denom, recomputes_layers(cfg))?;
             if !value.is_finite() {
                 return Err(TrainerError::Diverged {
                     step: state.step + 1,
