@@ -6,7 +6,7 @@
 //! (libtorch's code and runtime, started by a warm-up, are not the run's memory), the
 //! pre-flight estimate beside it, and the base weights as the model holds them.
 //!
-//! Arguments: [--hidden 768] [--layers 6] [--intermediate 2048] [--heads 12] [--kv-heads 4]
+//! Arguments: [--hidden 1024] [--layers 8] [--intermediate 2816] [--heads 16] [--kv-heads 4]
 //! [--batch 2] [--seq 256] [--steps 2] [--out FILE.json]; `--child CONFIG_JSON` is the child.
 
 use std::path::{Path, PathBuf};
@@ -89,10 +89,10 @@ fn run() -> Result<(), String> {
     let work = tempfile::tempdir().map_err(|e| e.to_string())?;
     let model = work.path().join("model");
     let shape = Shape {
-        hidden: arg(&args, "--hidden", 768)?,
-        layers: arg(&args, "--layers", 6)?,
-        intermediate: arg(&args, "--intermediate", 2048)?,
-        heads: arg(&args, "--heads", 12)?,
+        hidden: arg(&args, "--hidden", 1024)?,
+        layers: arg(&args, "--layers", 8)?,
+        intermediate: arg(&args, "--intermediate", 2816)?,
+        heads: arg(&args, "--heads", 16)?,
         kv_heads: arg(&args, "--kv-heads", 4)?,
     };
     write_random_llama(&model, &shape)?;

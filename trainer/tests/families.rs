@@ -111,3 +111,28 @@ fn the_sliding_window_matters_where_the_sequence_is_longer() {
         "a window of 4 must differ from full attention: {d}"
     );
 }
+
+#[test]
+fn gemma3_in_the_transformers_5_form_reads_the_same() {
+    // transformers 5 keeps Gemma 3's rope per layer type under rope_parameters.
+    let v4: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(fixture("gemma3").join("config.json")).unwrap())
+            .unwrap();
+    let mut v5 = v4.clone();
+    let o = v5.as_object_mut().unwrap();
+    let theta = o.remove("rope_theta").unwrap();
+    let local = o.remove("rope_local_base_freq").unwrap();
+    let mut full = o.remove("rope_scaling").unwrap();
+    full["rope_theta"] = theta;
+    o.insert(
+        "rope_parameters".into(),
+        serde_json::json!({
+            "full_attention": full,
+            "sliding_attention": {"rope_type": "default", "rope_theta": local}
+        }),
+    );
+    assert_eq!(
+        ModelConfig::from_json(&v4).unwrap(),
+        ModelConfig::from_json(&v5).unwrap()
+    );
+}

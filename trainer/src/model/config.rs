@@ -108,8 +108,13 @@ impl ModelConfig {
                 "num_hidden_layers {num_hidden_layers} must be between 1 and 1024"
             )));
         }
-        // transformers 5 keeps theta and scaling together in rope_parameters.
-        let rope_params = v.get("rope_parameters").filter(|p| p.is_object());
+        // transformers 5 keeps theta and scaling together in rope_parameters (per layer type
+        // where layers differ, as Gemma 3's: the global layers' are under full_attention).
+        let rope_params = v.get("rope_parameters").filter(|p| p.is_object()).map(|p| {
+            p.get("full_attention")
+                .filter(|f| f.is_object())
+                .unwrap_or(p)
+        });
         let rope_theta = rope_params
             .and_then(|p| p.get("rope_theta"))
             .and_then(Value::as_f64)

@@ -103,7 +103,7 @@ impl ModelSpec {
             attn_scale,
             layer_spans: layer_spans(family, v, layers)?,
             local_rope_theta: if family == Gemma3 {
-                Some(f64_of("rope_local_base_freq").unwrap_or(10000.0))
+                Some(local_rope_theta(v))
             } else {
                 None
             },
@@ -111,6 +111,17 @@ impl ModelSpec {
             ties_embeddings_by_default: gemma,
         })
     }
+}
+
+/// Gemma 3's rotary base of the sliding layers: `rope_local_base_freq` (transformers 4) or
+/// `rope_parameters.sliding_attention.rope_theta` (transformers 5).
+fn local_rope_theta(v: &Value) -> f64 {
+    v.get("rope_parameters")
+        .and_then(|p| p.get("sliding_attention"))
+        .and_then(|p| p.get("rope_theta"))
+        .and_then(Value::as_f64)
+        .or_else(|| v.get("rope_local_base_freq").and_then(Value::as_f64))
+        .unwrap_or(10000.0)
 }
 
 fn activation_of(family: ModelFamily, v: &Value) -> Result<Activation, TrainerError> {

@@ -4,7 +4,7 @@
 //! gradient checkpointing each layer's input plus one layer's recomputed graph), plus the
 //! logits and their loss. The per-token activation coefficients were measured (peak RSS of
 //! `examples/memory_levers.rs` on the CPU); the same script prints estimate and measurement
-//! side by side.
+//! side by side. With `load_in_4bit` layers are always recomputed (see `recomputes_layers`).
 
 use crate::model::quant::quantized_bytes;
 use crate::model::{LoraSettings, ModelConfig, QuantSettings};
@@ -32,11 +32,13 @@ pub struct MemoryPlan<'a> {
     pub gradient_checkpointing: bool,
 }
 
-/// Saved activations of one layer, per token, in units of `hidden` elements of the model
-/// dtype (attention inputs, rotary intermediates, norms in f32) and of `intermediate`
-/// elements (gate, activation, up, product).
-const PER_TOKEN_HIDDEN_UNITS: u64 = 14;
-const PER_TOKEN_INTERMEDIATE_UNITS: u64 = 5;
+/// Activations one layer keeps for the backward pass, per token, in units of `hidden` and of
+/// `intermediate` elements of the model dtype: the norms' inputs and outputs, q/k/v before and
+/// after rotary embeddings, the attention output, the MLP's gate, activation, up and product.
+/// Measured with `script/memory-levers` (peak RSS on the CPU, f32, all-linear LoRA):
+/// 8 x hidden + 3 x intermediate per token and layer, within a few percent.
+const PER_TOKEN_HIDDEN_UNITS: u64 = 8;
+const PER_TOKEN_INTERMEDIATE_UNITS: u64 = 3;
 /// Per token and vocabulary entry: the f32 logits, their log-softmax and its gradient.
 const LOGIT_COPIES: u64 = 3;
 
@@ -102,28 +104,37 @@ fn lora_bytes(mc: &ModelConfig, plan: &MemoryPlan) -> u64 {
     (per_layer * mc.num_hidden_layers).max(0) as u64 * 4 * 4
 }
 
-/// Activation bytes of one micro-batch.
+/// Activation bytes of one micro-batch: every layer's saved activations (or with
+/// recomputation each layer's input and one layer's graph), one layer's worth more while the
+/// backward pass computes its gradients, the attention scores where they are materialised
+/// (the eager, soft-capped attention), one layer's dequantized weights while it is
+/// recomputed (QLoRA), and the logits.
 fn activation_bytes(mc: &ModelConfig, plan: &MemoryPlan) -> u64 {
     let tokens = plan.micro_batch * plan.seq_len;
     let (h, i) = (mc.hidden_size as u64, mc.intermediate_size as u64);
     let per_layer =
         tokens * (PER_TOKEN_HIDDEN_UNITS * h + PER_TOKEN_INTERMEDIATE_UNITS * i) * plan.dtype_bytes;
-    let heads = mc.num_attention_heads as u64;
-    let scores = plan.micro_batch * heads * plan.seq_len * plan.seq_len * plan.dtype_bytes;
+    let scores = if mc.spec.attn_logit_softcap.is_some() {
+        2 * plan.micro_batch
+            * mc.num_attention_heads as u64
+            * plan.seq_len
+            * plan.seq_len
+            * plan.dtype_bytes
+    } else {
+        0
+    };
     let layers = mc.num_hidden_layers as u64;
     let kept = if plan.gradient_checkpointing {
-        // Each layer's input, and one layer's graph while it is recomputed.
         layers * tokens * h * plan.dtype_bytes + per_layer + scores
     } else {
         layers * (per_layer + scores)
     };
-    // A dequantized weight lives while its layer computes (the largest: the MLP's).
     let dequantized = if plan.quant.is_some() {
-        2 * h * i * plan.dtype_bytes
+        mc.linear_parameters_per_layer().max(0) as u64 * plan.dtype_bytes
     } else {
         0
     };
-    kept + dequantized + tokens * mc.vocab_size as u64 * 4 * LOGIT_COPIES
+    kept + per_layer + dequantized + tokens * mc.vocab_size as u64 * 4 * LOGIT_COPIES
 }
 
 /// The estimate for `mc` trained with `plan`.
