@@ -119,3 +119,40 @@ fn the_rendering_is_the_templates_own() {
         "<bos><start_of_turn>user\nBe brief.\n\nHi<end_of_turn>\n<start_of_turn>model\nHello.<end_of_turn>\n"
     );
 }
+
+/// On Llama 3's template the answer is everything after the prompt rendered with the
+/// generation prompt, its end-of-turn token included; every example of the bundled SFT sample
+/// keeps exactly those labels (the Llama path trains on the same tokens as before the span
+/// rule) and its labelled span decodes to the answer and `<|eot_id|>`.
+#[test]
+fn llama3_labels_on_every_sft_sample_example() {
+    let tok = ChatTokenizer::load(&fixture("llama")).unwrap();
+    let bytes = std::fs::read(support::root().join("tests/fixtures/sft-sample.jsonl")).unwrap();
+    let (examples, summary) = tunewright_schemas::dataset::parse_jsonl(&bytes).unwrap();
+    assert_eq!(summary.num_examples, 273);
+    for ex in &examples {
+        let (ids, labels) = tok.encode_example(&ex.turns).unwrap();
+        let prompt_turns = &ex.turns[..ex.turns.len() - 1];
+        let prompt = tok
+            .encode(&tok.render(prompt_turns, true).unwrap())
+            .unwrap();
+        let common = ids.iter().zip(&prompt).take_while(|(a, b)| a == b).count();
+        assert_eq!(
+            common,
+            prompt.len(),
+            "line {}: the prompt is a prefix",
+            ex.line
+        );
+        let expected: Vec<i64> = (0..ids.len())
+            .map(|i| if i < common { IGNORE } else { ids[i] })
+            .collect();
+        assert_eq!(labels, expected, "line {}", ex.line);
+        let answer = ex.turns.last().unwrap().content.trim();
+        assert_eq!(
+            tok.decode(&ids[common..]).unwrap(),
+            format!("{answer}<|eot_id|>"),
+            "line {}",
+            ex.line
+        );
+    }
+}
