@@ -3,7 +3,8 @@
 //! logits equal transformers' exactly (max abs diff 0 in f32 on the CPU: the same libtorch
 //! kernels in the same order; transformers' reference uses its default `sdpa` attention, and
 //! the eager one for Gemma 2's soft-capped logits, as tunewright does), with and without
-//! right padding, with sliding windows shorter than the sequence.
+//! right padding, with sliding windows shorter than the sequence; checkpoints stored in bf16 or
+//! f16 load as the values they hold.
 
 mod support;
 
@@ -135,4 +136,50 @@ fn gemma3_in_the_transformers_5_form_reads_the_same() {
         ModelConfig::from_json(&v4).unwrap(),
         ModelConfig::from_json(&v5).unwrap()
     );
+}
+
+/// `family`'s fixture with its weights stored as `kind` (`through` = false) or as f32 holding
+/// the values `kind` can represent (`through` = true), in a new directory.
+fn stored_as(family: &str, kind: Kind, through: bool) -> tempfile::TempDir {
+    use tunewright_trainer::export::files::{read_safetensors, write_safetensors};
+    let dir = tempfile::tempdir().unwrap();
+    for e in std::fs::read_dir(fixture(family)).unwrap() {
+        let p = e.unwrap().path();
+        std::fs::copy(&p, dir.path().join(p.file_name().unwrap())).unwrap();
+    }
+    let weights = dir.path().join("model.safetensors");
+    let tensors: Vec<(String, tch::Tensor)> = read_safetensors(&weights)
+        .unwrap()
+        .into_iter()
+        .map(|(n, t)| {
+            let t = t.to_kind(kind);
+            (n, if through { t.to_kind(Kind::Float) } else { t })
+        })
+        .collect();
+    write_safetensors(&weights, &tensors).unwrap();
+    dir
+}
+
+#[test]
+fn checkpoints_stored_in_bf16_and_f16_load_as_their_values() {
+    // A half-precision checkpoint computed in f32 gives exactly the logits of an f32 checkpoint
+    // holding the same values; those differ from the f32 fixture's (the rounding was real).
+    for family in ["llama", "gemma2"] {
+        let ids = get(&reference(family), "input_ids").narrow(0, 0, 1);
+        for kind in [Kind::BFloat16, Kind::Half] {
+            let logits = |dir: &std::path::Path| {
+                let m = CausalLm::load(dir, Device::Cpu, Kind::Float, None, 0).unwrap();
+                tch::no_grad(|| m.forward(&ids, None, false))
+            };
+            let half = logits(stored_as(family, kind, false).path());
+            let widened = logits(stored_as(family, kind, true).path());
+            let d = max_diff(&half, &widened);
+            assert!(d <= BOUND, "{family} {kind:?}: {d}");
+            let rounding = max_diff(&half, &logits(&fixture(family)));
+            assert!(
+                rounding > 0.0,
+                "{family} {kind:?}: stored in half precision"
+            );
+        }
+    }
 }
