@@ -1,10 +1,11 @@
 """The reference side of the adapter tests: transformers loads the base checkpoint (f32, its
-default `sdpa` attention, or the eager one where attention logits are soft-capped (Gemma 2); with --load-in-4bit through bitsandbytes' 4-bit layers, as QLoRA users load it),
-PEFT loads tunewright's adapter onto it with PeftModel.from_pretrained, and the logits for the
-given input ids are written as safetensors (`logits`). Run by trainer/tests through
-.venv/bin/python.
+default `sdpa` attention, or the eager one where attention logits are soft-capped (Gemma 2);
+with --load-in-4bit through bitsandbytes' 4-bit layers, as QLoRA users load it), PEFT loads
+tunewright's adapter onto it with PeftModel.from_pretrained, and the logits for the given input
+ids are written as safetensors (`logits`). Run by trainer/tests through .venv/bin/python.
 
-usage: peft_logits.py MODEL_DIR ADAPTER_DIR IDS_FILE OUT_FILE [--load-in-4bit nf4|fp4] [--double-quant]
+usage: peft_logits.py MODEL_DIR ADAPTER_DIR IDS_FILE OUT_FILE
+                      [--load-in-4bit nf4|fp4] [--double-quant]
 """
 import sys
 
