@@ -12,24 +12,26 @@ pub mod fault;
 pub mod memory;
 pub mod optim;
 pub mod schedule;
+pub mod setup;
 pub mod tokenize;
 
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use serde::Serialize;
-use tch::{Device, Kind, Reduction, Tensor};
-use tunewright_schemas::config::{ComputeDtype, QuantType4bit, TrainConfig, TrainDevice};
+use tch::{Device, Reduction, Tensor};
+use tunewright_schemas::config::TrainConfig;
 use tunewright_schemas::dataset::MIN_EXAMPLES;
 use tunewright_schemas::worker::WorkerFile;
 use tunewright_schemas::{ctx, ErrorCode, Failure};
 
-use crate::error::MemoryFacts;
-use crate::model::{CausalLm, LoadOptions, LoraSettings, ModelConfig, QuantSettings};
+use crate::model::{CausalLm, LoadOptions, ModelConfig};
 use crate::TrainerError;
 use checkpoint::TrainState;
 use data::{collate, epoch_order, prepare, Prepared, Tokenized};
-use memory::{MemoryEstimate, MemoryPlan};
+use memory::MemoryEstimate;
+pub use setup::{compute_dtype, estimate_memory, quant_settings, recomputes_layers};
+use setup::{device_for, lora_settings, memory_facts};
 use tokenize::ChatTokenizer;
 
 /// What to train, from where, to where.
@@ -105,93 +107,6 @@ pub struct PreflightReport {
     pub memory: MemoryEstimate,
     pub model_parameters: i64,
     pub architecture: String,
-}
-
-fn device_for(cfg: &TrainConfig) -> Result<Device, TrainerError> {
-    match cfg.device {
-        TrainDevice::Cpu => Ok(Device::Cpu),
-        TrainDevice::Cuda if !tch::Cuda::is_available() => Err(TrainerError::NoGpu),
-        TrainDevice::Cuda => Ok(Device::Cuda(0)),
-        TrainDevice::Auto => Ok(Device::cuda_if_available()),
-    }
-}
-
-fn lora_settings(cfg: &TrainConfig) -> LoraSettings {
-    LoraSettings {
-        r: cfg.lora_r,
-        alpha: cfg.lora_alpha,
-        dropout: cfg.lora_dropout,
-        target_modules: cfg.target_modules.clone(),
-    }
-}
-
-/// The dtype the model computes in: QLoRA's `bnb_4bit_compute_dtype`, else bf16 on a GPU and
-/// f32 on the CPU.
-pub fn compute_dtype(cfg: &TrainConfig, device: Device) -> Kind {
-    if cfg.load_in_4bit {
-        return match cfg.bnb_4bit_compute_dtype {
-            ComputeDtype::Float32 => Kind::Float,
-            ComputeDtype::Bfloat16 => Kind::BFloat16,
-            ComputeDtype::Float16 => Kind::Half,
-        };
-    }
-    if device.is_cuda() {
-        Kind::BFloat16
-    } else {
-        Kind::Float
-    }
-}
-
-/// Whether the backward pass recomputes each layer: with `gradient_checkpointing`, and always
-/// with `load_in_4bit` (as PEFT's `prepare_model_for_kbit_training` does by default): autograd
-/// would otherwise keep every dequantized weight for the backward pass, as many bytes as the
-/// dense weights QLoRA saves (libtorch offers no autograd function that keeps the 4-bit form).
-pub fn recomputes_layers(cfg: &TrainConfig) -> bool {
-    cfg.gradient_checkpointing || cfg.load_in_4bit
-}
-
-/// QLoRA's storage settings of a config (None without `load_in_4bit`).
-pub fn quant_settings(cfg: &TrainConfig) -> Option<QuantSettings> {
-    cfg.load_in_4bit.then_some(QuantSettings {
-        quant_type: cfg.bnb_4bit_quant_type,
-        double_quant: cfg.bnb_4bit_use_double_quant,
-    })
-}
-
-/// The memory estimate of training `mc` with `cfg` on `device`.
-pub fn estimate_memory(
-    mc: &ModelConfig,
-    cfg: &TrainConfig,
-    device: Device,
-) -> Result<MemoryEstimate, TrainerError> {
-    let lora = lora_settings(cfg);
-    let targets = lora.resolved_targets_for(mc.family)?;
-    let plan = MemoryPlan {
-        micro_batch: cfg.per_device_train_batch_size.max(1) as u64,
-        seq_len: cfg.max_seq_length.max(1) as u64,
-        dtype_bytes: compute_dtype(cfg, device).elt_size_in_bytes() as u64,
-        lora: &lora,
-        targets: &targets,
-        quant: quant_settings(cfg),
-        gradient_checkpointing: recomputes_layers(cfg),
-    };
-    Ok(memory::estimate(mc, &plan))
-}
-
-/// The base model's size and the levers in use, for a TRAINING_OOM failure's context.
-fn memory_facts(mc: &ModelConfig, cfg: &TrainConfig, device: Device) -> MemoryFacts {
-    let dtype_bytes = compute_dtype(cfg, device).elt_size_in_bytes() as u64;
-    let nf4 = QuantSettings {
-        quant_type: QuantType4bit::Nf4,
-        double_quant: true,
-    };
-    MemoryFacts {
-        base_model_parameters: mc.num_parameters(),
-        base_weights_bytes: memory::base_weight_bytes(mc, dtype_bytes, quant_settings(cfg)),
-        base_weights_bytes_4bit: memory::base_weight_bytes(mc, dtype_bytes, Some(nf4)),
-        load_in_4bit: cfg.load_in_4bit,
-        gradient_checkpointing: cfg.gradient_checkpointing,
-    }
 }
 
 fn total_steps(cfg: &TrainConfig, examples: usize) -> u64 {
