@@ -55,6 +55,18 @@ async fn an_allocation_the_machine_cannot_give_ends_training_oom_and_the_service
     let err = &done["error"];
     assert_eq!(err["error_code"], "TRAINING_OOM", "{err}");
     assert_eq!(err["context"]["phase"], "forward", "{err}");
+    // The model's size and the memory levers, for "load_in_4bit would save X GiB".
+    let c = &err["context"];
+    assert_eq!(c["load_in_4bit"], false, "{err}");
+    assert_eq!(c["gradient_checkpointing"], false, "{err}");
+    let params = c["base_model_parameters"].as_u64().unwrap_or(0);
+    assert!(params > 100_000, "{err}");
+    // The tiny Llama trains in f32 on the CPU: 4 bytes a parameter, fewer in 4 bits.
+    assert_eq!(c["base_weights_bytes"].as_u64(), Some(params * 4), "{err}");
+    assert!(
+        c["base_weights_bytes_4bit"].as_u64().unwrap_or(u64::MAX) < params * 4,
+        "{err}"
+    );
     assert!(
         !reason_has_frames(err),
         "no C++ stack trace in the message: {err}"
@@ -88,6 +100,11 @@ async fn an_allocation_the_machine_cannot_give_ends_training_oom_and_the_service
     );
     assert!(changes.contains(&&json!({"max_seq_length": 256})), "{a}");
     assert!(changes.contains(&&json!({"lora_r": 8})), "{a}");
+    assert!(changes.contains(&&json!({"load_in_4bit": true})), "{a}");
+    assert!(
+        changes.contains(&&json!({"gradient_checkpointing": true})),
+        "{a}"
+    );
     // Every suggested change applies to this job: the config it gives is a valid train config.
     for c in &changes {
         let next = with(config.clone(), c);

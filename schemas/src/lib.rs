@@ -22,4 +22,5 @@ pub use failure::{Analysis, Confidence, ErrorPhase, ErrorType, Failure, Suggesti
 pub use ids::{DatasetId, FileId, JobId, ProjectId, SplitId};
 pub use json::Json;
 pub use layout::DataLayout;
+pub use model_family::ModelFamily;
 pub use status::{JobKind, JobStatus, ProjectStatus};

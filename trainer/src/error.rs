@@ -19,9 +19,14 @@ pub enum TrainerError {
     /// A checkpoint file is unreadable, short, corrupt, lacks a tensor or has a wrong shape.
     #[error("loading '{path}' failed: {reason}")]
     ModelLoad { path: PathBuf, reason: String },
-    /// Out of memory on the device (or the CPU allocator) during `phase`.
+    /// Out of memory on the device (or the CPU allocator) during `phase`; with the model's
+    /// memory facts once they are known (for the analyzer's suggestions).
     #[error("out of memory during {phase}: {message}")]
-    Oom { phase: String, message: String },
+    Oom {
+        phase: String,
+        message: String,
+        facts: Option<Box<MemoryFacts>>,
+    },
     /// Any other libtorch failure during `phase`.
     #[error("torch failed during {phase}: {message}")]
     Torch { phase: String, message: String },
@@ -46,8 +51,19 @@ pub enum TrainerError {
     Io { path: PathBuf, reason: String },
 }
 
-/// Architectures `Llama::load` accepts.
-pub const SUPPORTED_ARCHS: &str = "LlamaForCausalLM, MistralForCausalLM (no sliding window)";
+/// The base model's size and the memory levers in use, carried by a `TRAINING_OOM` failure's
+/// context so that the analyzer can say what a lever would save.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MemoryFacts {
+    pub base_model_parameters: i64,
+    /// Bytes the frozen base weights take as the run holds them.
+    pub base_weights_bytes: u64,
+    /// Bytes they would take with `load_in_4bit` (NF4, double quantization).
+    pub base_weights_bytes_4bit: u64,
+    pub load_in_4bit: bool,
+    pub gradient_checkpointing: bool,
+}
+
 
 impl TrainerError {
     /// Classify a libtorch error: OOM messages become `Oom`, the rest `Torch`.
@@ -57,12 +73,25 @@ impl TrainerError {
             TrainerError::Oom {
                 phase: phase.to_string(),
                 message,
+                facts: None,
             }
         } else {
             TrainerError::Torch {
                 phase: phase.to_string(),
                 message,
             }
+        }
+    }
+
+    /// Attach the model's memory facts to an OOM (other errors pass unchanged).
+    pub fn with_memory_facts(self, f: &MemoryFacts) -> TrainerError {
+        match self {
+            TrainerError::Oom { phase, message, .. } => TrainerError::Oom {
+                phase,
+                message,
+                facts: Some(Box::new(f.clone())),
+            },
+            other => other,
         }
     }
 
@@ -139,12 +168,31 @@ impl TrainerError {
                 ctx! { "model" => path.display().to_string(), "reason" => reason }
             }
             TrainerError::UnsupportedArch { architecture } => {
-                ctx! { "architecture" => architecture, "supported" => SUPPORTED_ARCHS }
+                ctx! {
+                    "architecture" => architecture,
+                    "supported" => tunewright_schemas::model_family::supported_architectures_list()
+                }
             }
             TrainerError::ModelLoad { path, reason } => {
                 ctx! { "path" => path.display().to_string(), "reason" => reason }
             }
-            TrainerError::Oom { phase, message } => ctx! { "phase" => phase, "reason" => message },
+            TrainerError::Oom {
+                phase,
+                message,
+                facts,
+            } => {
+                let mut c = ctx! { "phase" => phase, "reason" => message };
+                if let Some(f) = facts {
+                    c.extend(ctx! {
+                        "base_model_parameters" => f.base_model_parameters,
+                        "base_weights_bytes" => f.base_weights_bytes,
+                        "base_weights_bytes_4bit" => f.base_weights_bytes_4bit,
+                        "load_in_4bit" => f.load_in_4bit,
+                        "gradient_checkpointing" => f.gradient_checkpointing
+                    });
+                }
+                c
+            }
             TrainerError::Torch { phase, message } => {
                 ctx! { "phase" => phase, "reason" => message }
             }

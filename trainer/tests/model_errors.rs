@@ -64,20 +64,39 @@ fn other_architectures_are_unsupported() {
 }
 
 #[test]
-fn mistral_with_sliding_window_is_unsupported_but_without_is_llama() {
+fn unknown_activations_and_rope_types_are_unsupported() {
+    let dir = copy();
+    edit_config(dir.path(), |c| {
+        c.insert("hidden_act".into(), serde_json::json!("relu"));
+    });
+    let f = load_err(dir.path()).to_failure();
+    assert_eq!(f.error_code, ErrorCode::ModelUnsupportedArch);
+    assert!(f.detail.contains("relu"), "{}", f.detail);
+    let dir = copy();
+    edit_config(dir.path(), |c| {
+        c.insert(
+            "rope_scaling".into(),
+            serde_json::json!({"rope_type": "yarn", "factor": 4.0}),
+        );
+    });
+    let f = load_err(dir.path()).to_failure();
+    assert_eq!(f.error_code, ErrorCode::ModelUnsupportedArch);
+    assert!(f.detail.contains("yarn"), "{}", f.detail);
+}
+
+#[test]
+fn a_sliding_layer_without_a_window_is_a_load_failure() {
     let dir = copy();
     edit_config(dir.path(), |c| {
         c.insert(
             "architectures".into(),
-            serde_json::json!(["MistralForCausalLM"]),
+            serde_json::json!(["Gemma2ForCausalLM"]),
         );
-        c.insert("sliding_window".into(), serde_json::json!(4096));
-    });
-    assert_eq!(load_err(dir.path()).code(), ErrorCode::ModelUnsupportedArch);
-    edit_config(dir.path(), |c| {
         c.insert("sliding_window".into(), serde_json::Value::Null);
     });
-    assert!(Llama::load(dir.path(), Device::Cpu, Kind::Float, None, 0).is_ok());
+    let f = load_err(dir.path()).to_failure();
+    assert_eq!(f.error_code, ErrorCode::TrainingModelLoadFailed);
+    assert!(f.detail.contains("sliding_window"), "{}", f.detail);
 }
 
 #[test]

@@ -7,7 +7,7 @@
 use std::io::ErrorKind;
 use std::path::{Path, PathBuf};
 
-use tunewright_schemas::model_family::{family_of_architecture, supported_list};
+use tunewright_schemas::model_family::{family_of_architecture, supported_architectures_list};
 use tunewright_schemas::{ctx, ErrorCode, Failure};
 
 use super::hub_cache::{denied, is_model_id, HubCache};
@@ -61,7 +61,7 @@ pub fn resolve(
     if family_of_architecture(&architecture).is_none() {
         return Err(Failure::new(
             ErrorCode::ModelUnsupportedArch,
-            ctx! {"architecture" => architecture, "supported" => supported_list(), "model" => reference},
+            ctx! {"architecture" => architecture, "supported" => supported_architectures_list(), "model" => reference},
         ));
     }
     require_weights(reference, &dir, source)?;
@@ -129,7 +129,7 @@ fn architecture(model: &str, dir: &Path, source: Source) -> Result<String, Failu
     let unsupported = |why: String| {
         Failure::new(
             ErrorCode::ModelUnsupportedArch,
-            ctx! {"architecture" => why, "supported" => supported_list(), "model" => model},
+            ctx! {"architecture" => why, "supported" => supported_architectures_list(), "model" => model},
         )
     };
     let text = read_small(model, &path, source)?;

@@ -3,11 +3,8 @@
 use tunewright_schemas::{ErrorPhase, ErrorType};
 
 use super::facts::Facts;
+use super::suggestion::gib;
 use ErrorType::*;
-
-fn gib(bytes: f64) -> String {
-    format!("{:.2} GiB", bytes / 1024f64.powi(3))
-}
 
 pub fn describe(t: ErrorType, phase: ErrorPhase, f: &Facts) -> String {
     let alloc = f

@@ -12,6 +12,13 @@ use tunewright_schemas::{ErrorPhase, Failure, JobKind, Suggestion};
 use super::{analyze, AnalyzeInput};
 use crate::admission;
 
+/// Facts about the model a failure's context may carry that suggestions use.
+const MODEL_FACTS: &[&str] = &[
+    "base_model_parameters",
+    "base_weights_bytes",
+    "base_weights_bytes_4bit",
+];
+
 /// The phase a job's kind implies, for a failure that does not say.
 fn phase_of(kind: JobKind) -> ErrorPhase {
     match kind {
@@ -46,10 +53,20 @@ pub fn analyze_job_failure(mut f: Failure, job: &JobView, gpu: Option<bool>) -> 
     if f.analysis.is_some() {
         return f;
     }
+    // The suggestions read the config, and the facts about the model a failure carries (an
+    // out-of-memory failure's base-weight sizes), from one map.
+    let mut seen = job.effective_config.0.clone();
+    if let (Some(seen), Some(context)) = (seen.as_object_mut(), f.context.0.as_object()) {
+        for key in MODEL_FACTS {
+            if let Some(v) = context.get(*key) {
+                seen.insert((*key).to_string(), v.clone());
+            }
+        }
+    }
     let mut analysis = analyze(&AnalyzeInput {
         error_text: text_of(&f),
         phase: Some(f.phase.unwrap_or_else(|| phase_of(job.kind))),
-        config: Some(job.effective_config.0.clone()),
+        config: Some(seen),
         code: Some(f.error_code),
     });
     analysis.suggestions.retain(|s| admissible(job, s, gpu));

@@ -12,7 +12,7 @@ use tunewright_schemas::{ErrorPhase, ErrorType, Json, Suggestion};
 use super::config_keys::ConfigKind;
 use super::facts::Facts;
 use super::suggest_generation;
-use super::suggestion::{int, num, s, Config};
+use super::suggestion::{gib, int, num, s, Config};
 use ErrorType::*;
 
 fn oom(c: Option<&Config>, eval: bool) -> Vec<Suggestion> {
@@ -51,6 +51,26 @@ fn oom(c: Option<&Config>, eval: bool) -> Vec<Suggestion> {
         Some(l) if l >= 256 => out.push(s("Shorten the maximum sequence length", format!("max_seq_length {l} -> {}: attention and activation memory grow with sequence length.", l / 2), json!({"max_seq_length": l / 2}))),
         Some(_) => {}
         None => out.push(s("Shorten the maximum sequence length", "Set max_seq_length to the length most examples need (e.g. the 95th percentile).".into(), json!({}))),
+    }
+    // QLoRA: a TRAINING_OOM failure's context carries the base weights' bytes as held and as
+    // 4-bit (`base_weights_bytes`, `base_weights_bytes_4bit`); read from the same map.
+    if c.and_then(|c| c.get("load_in_4bit"))
+        .and_then(Value::as_bool)
+        != Some(true)
+    {
+        let saved = match (
+            int(c, "base_weights_bytes"),
+            int(c, "base_weights_bytes_4bit"),
+        ) {
+            (Some(now), Some(q)) if now > q => format!(
+                " This model's frozen weights take {}; in 4 bits they would take {}, saving {}.",
+                gib(now as f64),
+                gib(q as f64),
+                gib((now - q) as f64)
+            ),
+            _ => String::new(),
+        };
+        out.push(s("Load the base model in 4 bits (QLoRA)", format!("load_in_4bit: true stores the frozen linear weights as NF4 blocks and dequantizes them per use; LoRA weights and optimizer state stay in full precision.{saved}"), json!({"load_in_4bit": true})));
     }
     if !eval
         && c.and_then(|c| c.get("gradient_checkpointing"))

@@ -22,3 +22,8 @@ pub(super) fn s(action: &str, detail: String, changes: Value) -> Suggestion {
         config_changes: Json(changes),
     }
 }
+
+/// Bytes as GiB with two decimals, as descriptions and suggestions state them.
+pub fn gib(bytes: f64) -> String {
+    format!("{:.2} GiB", bytes / 1024f64.powi(3))
+}

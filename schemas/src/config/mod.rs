@@ -8,7 +8,7 @@ pub mod train;
 pub use export::{ExportConfig, ExportFormat};
 pub use generation::GenerationConfig;
 pub use job::JobConfig;
-pub use train::{LrSchedulerType, TrainConfig, TrainDevice};
+pub use train::{ComputeDtype, LrSchedulerType, QuantType4bit, TrainConfig, TrainDevice};
 
 /// `config` with `changes` (a JSON object of keys and their new values) applied: what a
 /// suggestion's or a remedy's `config_changes` does to a job's config. Non-objects are left as

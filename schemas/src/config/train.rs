@@ -14,6 +14,27 @@ pub enum LrSchedulerType {
     Constant,
 }
 
+/// The 4-bit data type of QLoRA's frozen base weights (bitsandbytes' `bnb_4bit_quant_type`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum QuantType4bit {
+    /// NormalFloat 4: quantiles of a normal distribution (QLoRA's choice).
+    #[default]
+    Nf4,
+    /// A 4-bit float (1 sign, 2 exponent, 1 mantissa bits).
+    Fp4,
+}
+
+/// The dtype QLoRA computes in (bitsandbytes' `bnb_4bit_compute_dtype`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum ComputeDtype {
+    #[default]
+    Float32,
+    Bfloat16,
+    Float16,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(rename_all = "snake_case")]
 pub enum TrainDevice {
@@ -133,6 +154,50 @@ pub struct TrainConfig {
     /// Opt-in: on divergence, roll back to the last good checkpoint at a lower learning rate.
     #[serde(default)]
     pub remediate_divergence: bool,
+    /// QLoRA: keep the frozen base linear weights 4-bit quantized (blocks of 64, as
+    /// bitsandbytes does) and dequantize them per use; LoRA weights and optimizer state stay
+    /// in full precision. Layers are recomputed in the backward pass (as with
+    /// `gradient_checkpointing`), so that no dequantized weight outlives its layer.
+    #[serde(default)]
+    pub load_in_4bit: bool,
+    #[serde(default)]
+    pub bnb_4bit_quant_type: QuantType4bit,
+    /// Quantize the per-block absmax values too (8-bit, blocks of 256), as bitsandbytes does.
+    #[serde(default)]
+    pub bnb_4bit_use_double_quant: bool,
+    #[serde(default)]
+    pub bnb_4bit_compute_dtype: ComputeDtype,
+    /// Recompute each decoder layer's activations in the backward pass instead of keeping them.
+    #[serde(default)]
+    pub gradient_checkpointing: bool,
+}
+
+/// The fields whose value is a name from a fixed list, with that list (checked before serde so
+/// that a wrong value is refused naming its field).
+const NAMED_VALUES: &[(&str, &[&str])] = &[
+    ("bnb_4bit_quant_type", &["nf4", "fp4"]),
+    (
+        "bnb_4bit_compute_dtype",
+        &["float32", "bfloat16", "float16"],
+    ),
+    ("lr_scheduler_type", &["linear", "cosine", "constant"]),
+    ("device", &["auto", "cpu", "cuda"]),
+];
+
+fn check_named_values(v: &serde_json::Value) -> Result<(), Failure> {
+    for (field, allowed) in NAMED_VALUES {
+        let Some(value) = v.get(*field) else { continue };
+        if !value.as_str().is_some_and(|s| allowed.contains(&s)) {
+            return Err(bad(
+                field,
+                &format!(
+                    "unknown value {value} (expected one of: {})",
+                    allowed.join(", ")
+                ),
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// Config keys whose change a checkpoint cannot carry: the base model under the adapter and
@@ -156,6 +221,7 @@ fn bad(field: &str, reason: &str) -> Failure {
 impl TrainConfig {
     /// Parse and validate a job's config JSON.
     pub fn from_json(v: &serde_json::Value) -> Result<TrainConfig, Failure> {
+        check_named_values(v)?;
         let c: TrainConfig = serde_json::from_value(v.clone()).map_err(|e| {
             Failure::new(
                 ErrorCode::ValidationError,
@@ -246,6 +312,23 @@ mod tests {
         }))
         .unwrap();
         assert_eq!(c.effective_batch(), 6);
+        assert!(!c.load_in_4bit && !c.gradient_checkpointing);
+    }
+
+    #[test]
+    fn qlora_and_checkpointing_take_hugging_face_names() {
+        let c = TrainConfig::from_json(&serde_json::json!({
+            "base_model": "/m", "load_in_4bit": true, "bnb_4bit_quant_type": "fp4",
+            "bnb_4bit_use_double_quant": true, "bnb_4bit_compute_dtype": "bfloat16",
+            "gradient_checkpointing": true
+        }))
+        .unwrap();
+        assert!(c.load_in_4bit && c.bnb_4bit_use_double_quant && c.gradient_checkpointing);
+        assert_eq!(c.bnb_4bit_quant_type, QuantType4bit::Fp4);
+        assert_eq!(c.bnb_4bit_compute_dtype, ComputeDtype::Bfloat16);
+        let d = TrainConfig::from_json(&serde_json::json!({"base_model": "/m"})).unwrap();
+        assert_eq!(d.bnb_4bit_quant_type, QuantType4bit::Nf4);
+        assert_eq!(d.bnb_4bit_compute_dtype, ComputeDtype::Float32);
     }
 
     #[test]
@@ -270,7 +353,23 @@ mod tests {
             (serde_json::json!({}), "missing field `base_model`"),
             (
                 serde_json::json!({"base_model": "/m", "device": "tpu"}),
-                "unknown variant `tpu`",
+                "device: unknown value \"tpu\"",
+            ),
+            (
+                serde_json::json!({"base_model": "/m", "load_in_4bit": true, "bnb_4bit_quant_type": "int4"}),
+                "bnb_4bit_quant_type: unknown value \"int4\" (expected one of: nf4, fp4)",
+            ),
+            (
+                serde_json::json!({"base_model": "/m", "bnb_4bit_compute_dtype": "fp8"}),
+                "bnb_4bit_compute_dtype",
+            ),
+            (
+                serde_json::json!({"base_model": "/m", "bnb_4bit_compute_dtype": 16}),
+                "bnb_4bit_compute_dtype",
+            ),
+            (
+                serde_json::json!({"base_model": "/m", "gradient_checkpointing": "yes"}),
+                "invalid type: string \"yes\", expected a boolean",
             ),
         ] {
             let f = TrainConfig::from_json(&cfg).unwrap_err();

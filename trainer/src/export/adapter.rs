@@ -14,7 +14,7 @@ use super::files::{
 };
 use super::manifest::ExportManifest;
 use crate::error::TrainerError;
-use crate::model::{Llama, LoraSettings, PEFT_PREFIX};
+use crate::model::{CausalLm, LoraSettings, PEFT_PREFIX};
 
 pub const ADAPTER_WEIGHTS: &str = "adapter_model.safetensors";
 pub const ADAPTER_CONFIG: &str = "adapter_config.json";
@@ -52,7 +52,7 @@ pub fn adapter_config(settings: &LoraSettings, targets: &[String], base_model: &
 
 /// Write `model`'s LoRA weights as a PEFT adapter directory at `out_dir` (atomically).
 pub fn write_adapter(
-    model: &Llama,
+    model: &CausalLm,
     base_model: &str,
     out_dir: &Path,
 ) -> Result<ExportManifest, TrainerError> {
@@ -62,7 +62,7 @@ pub fn write_adapter(
         .ok_or_else(|| TrainerError::InvalidLora {
             reason: "the model has no LoRA layers to save".into(),
         })?;
-    let targets = settings.resolved_targets()?;
+    let targets = settings.resolved_targets_for(model.config.family)?;
     let tensors: Vec<(String, Tensor)> = model
         .lora_parameters()
         .into_iter()

@@ -1,11 +1,15 @@
-//! `LlamaConfig`: the fields of a Hugging Face `config.json` the Llama math needs, read from
-//! both the transformers 4 form (`rope_theta`, `rope_scaling`) and the 5 form
-//! (`rope_parameters`), with `head_dim`, GQA and tied embeddings.
+//! `ModelConfig`: the fields of a Hugging Face `config.json` the decoder needs, read from both
+//! the transformers 4 form (`rope_theta`, `rope_scaling`) and the 5 form (`rope_parameters`),
+//! with `head_dim`, GQA and tied embeddings. Which family a checkpoint is comes from the
+//! schemas' architecture table; what differs between families is `ModelSpec` (`spec.rs`).
 
 use std::path::Path;
 
 use serde_json::Value;
+use tunewright_schemas::model_family::{family_of_architecture, family_of_model_type};
+use tunewright_schemas::ModelFamily;
 
+use super::spec::ModelSpec;
 use crate::error::TrainerError;
 
 /// How rotary frequencies are scaled.
@@ -26,8 +30,9 @@ pub enum RopeScaling {
 }
 
 #[derive(Debug, Clone, PartialEq)]
-pub struct LlamaConfig {
+pub struct ModelConfig {
     pub architecture: String,
+    pub family: ModelFamily,
     pub vocab_size: i64,
     pub hidden_size: i64,
     pub intermediate_size: i64,
@@ -47,13 +52,16 @@ pub struct LlamaConfig {
     pub pad_token_id: Option<i64>,
     /// The dtype the checkpoint declares (`torch_dtype` or `dtype`), e.g. "bfloat16".
     pub dtype: Option<String>,
+    /// What this family does differently from Llama.
+    pub spec: ModelSpec,
 }
 
-const SUPPORTED: &[&str] = &["LlamaForCausalLM", "MistralForCausalLM"];
+/// The name this type had when only Llama was supported.
+pub type LlamaConfig = ModelConfig;
 
-impl LlamaConfig {
+impl ModelConfig {
     /// Read `<dir>/config.json`.
-    pub fn from_dir(dir: &Path) -> Result<LlamaConfig, TrainerError> {
+    pub fn from_dir(dir: &Path) -> Result<ModelConfig, TrainerError> {
         if !dir.is_dir() {
             return Err(TrainerError::ModelNotFound {
                 path: dir.to_path_buf(),
@@ -68,44 +76,15 @@ impl LlamaConfig {
         let value: Value = serde_json::from_str(&text).map_err(|e| {
             TrainerError::load(&path, format!("config.json is not valid JSON: {e}"))
         })?;
-        LlamaConfig::from_json(&value).map_err(|e| match e {
+        ModelConfig::from_json(&value).map_err(|e| match e {
             TrainerError::ModelLoad { reason, .. } => TrainerError::load(&path, reason),
             other => other,
         })
     }
 
     /// Parse a config.json value (path-less errors carry an empty path).
-    pub fn from_json(v: &Value) -> Result<LlamaConfig, TrainerError> {
-        let architecture = v
-            .get("architectures")
-            .and_then(|a| a.as_array())
-            .and_then(|a| a.first())
-            .and_then(|a| a.as_str())
-            .map(str::to_string)
-            .or_else(|| match v.get("model_type").and_then(|m| m.as_str()) {
-                Some("llama") => Some("LlamaForCausalLM".to_string()),
-                Some("mistral") => Some("MistralForCausalLM".to_string()),
-                Some(other) => Some(other.to_string()),
-                None => None,
-            })
-            .unwrap_or_else(|| "unknown".to_string());
-        if !SUPPORTED.contains(&architecture.as_str()) {
-            return Err(TrainerError::UnsupportedArch { architecture });
-        }
-        if architecture == "MistralForCausalLM"
-            && v.get("sliding_window").is_some_and(|s| !s.is_null())
-        {
-            return Err(TrainerError::UnsupportedArch {
-                architecture: "MistralForCausalLM with sliding_window".into(),
-            });
-        }
-        if let Some(act) = v.get("hidden_act").and_then(|a| a.as_str()) {
-            if act != "silu" {
-                return Err(TrainerError::UnsupportedArch {
-                    architecture: format!("{architecture} with hidden_act={act}"),
-                });
-            }
-        }
+    pub fn from_json(v: &Value) -> Result<ModelConfig, TrainerError> {
+        let (architecture, family) = architecture_of(v)?;
         let hidden_size = req_i64(v, "hidden_size")?;
         let num_attention_heads = req_i64(v, "num_attention_heads")?;
         if hidden_size <= 0 || num_attention_heads <= 0 {
@@ -123,8 +102,19 @@ impl LlamaConfig {
                 "head_dim {head_dim} must be positive and even"
             )));
         }
-        // transformers 5 keeps theta and scaling together in rope_parameters.
-        let rope_params = v.get("rope_parameters").filter(|p| p.is_object());
+        let num_hidden_layers = req_i64(v, "num_hidden_layers")?;
+        if !(1..=1024).contains(&num_hidden_layers) {
+            return Err(bad(format!(
+                "num_hidden_layers {num_hidden_layers} must be between 1 and 1024"
+            )));
+        }
+        // transformers 5 keeps theta and scaling together in rope_parameters (per layer type
+        // where layers differ, as Gemma 3's: the global layers' are under full_attention).
+        let rope_params = v.get("rope_parameters").filter(|p| p.is_object()).map(|p| {
+            p.get("full_attention")
+                .filter(|f| f.is_object())
+                .unwrap_or(p)
+        });
         let rope_theta = rope_params
             .and_then(|p| p.get("rope_theta"))
             .and_then(Value::as_f64)
@@ -140,12 +130,14 @@ impl LlamaConfig {
             Some(x) => x.as_i64().into_iter().collect(),
             None => Vec::new(),
         };
-        Ok(LlamaConfig {
+        let spec = ModelSpec::from_json(family, v, head_dim, num_hidden_layers)?;
+        Ok(ModelConfig {
             architecture,
+            family,
             vocab_size: req_i64(v, "vocab_size")?,
             hidden_size,
             intermediate_size: req_i64(v, "intermediate_size")?,
-            num_hidden_layers: req_i64(v, "num_hidden_layers")?,
+            num_hidden_layers,
             num_attention_heads,
             num_key_value_heads,
             head_dim,
@@ -159,7 +151,7 @@ impl LlamaConfig {
             tie_word_embeddings: v
                 .get("tie_word_embeddings")
                 .and_then(Value::as_bool)
-                .unwrap_or(false),
+                .unwrap_or(spec.ties_embeddings_by_default),
             attention_bias: v
                 .get("attention_bias")
                 .and_then(Value::as_bool)
@@ -173,19 +165,68 @@ impl LlamaConfig {
                 .or_else(|| v.get("dtype"))
                 .and_then(Value::as_str)
                 .map(str::to_string),
+            spec,
         })
+    }
+
+    /// Output features of the query projection and of the key (= value) projection.
+    pub fn q_kv_dims(&self) -> (i64, i64) {
+        (
+            self.num_attention_heads * self.head_dim,
+            self.num_key_value_heads * self.head_dim,
+        )
+    }
+
+    /// Parameters of the linear projections of one layer (what QLoRA quantizes).
+    pub fn linear_parameters_per_layer(&self) -> i64 {
+        let h = self.hidden_size;
+        let (q, kv) = self.q_kv_dims();
+        h * q + 2 * h * kv + q * h + 3 * h * self.intermediate_size
     }
 
     /// Number of parameters of the base model (embeddings counted once when tied).
     pub fn num_parameters(&self) -> i64 {
         let h = self.hidden_size;
-        let q = self.num_attention_heads * self.head_dim;
-        let kv = self.num_key_value_heads * self.head_dim;
-        let per_layer = h * q + 2 * h * kv + q * h + 3 * h * self.intermediate_size + 2 * h;
+        let (q, kv) = self.q_kv_dims();
+        let s = &self.spec;
+        let norms = if s.sandwich_norms { 4 } else { 2 } * h;
+        let qk_norms = if s.qk_norm { 2 * self.head_dim } else { 0 };
+        let attn_bias = if s.qkv_bias || self.attention_bias {
+            q + 2 * kv
+        } else {
+            0
+        } + if self.attention_bias { h } else { 0 };
+        let mlp_bias = if self.mlp_bias {
+            2 * self.intermediate_size + h
+        } else {
+            0
+        };
+        let per_layer =
+            self.linear_parameters_per_layer() + norms + qk_norms + attn_bias + mlp_bias;
         let emb = self.vocab_size * h;
         emb + if self.tie_word_embeddings { 0 } else { emb }
             + self.num_hidden_layers * per_layer
             + h
+    }
+}
+
+/// The architecture name and family of a config: `architectures[0]`, else `model_type`.
+fn architecture_of(v: &Value) -> Result<(String, ModelFamily), TrainerError> {
+    let declared = v
+        .get("architectures")
+        .and_then(|a| a.as_array())
+        .and_then(|a| a.first())
+        .and_then(|a| a.as_str());
+    let model_type = v.get("model_type").and_then(|m| m.as_str());
+    let family = match declared {
+        Some(a) => family_of_architecture(a),
+        None => model_type.and_then(family_of_model_type),
+    };
+    match family {
+        Some(f) => Ok((f.architecture().to_string(), f)),
+        None => Err(TrainerError::UnsupportedArch {
+            architecture: declared.or(model_type).unwrap_or("unknown").to_string(),
+        }),
     }
 }
 
@@ -215,14 +256,14 @@ fn parse_scaling(s: &Value) -> Result<RopeScaling, TrainerError> {
     }
 }
 
-fn bad(reason: impl Into<String>) -> TrainerError {
+pub(super) fn bad(reason: impl Into<String>) -> TrainerError {
     TrainerError::ModelLoad {
         path: Default::default(),
         reason: reason.into(),
     }
 }
 
-fn opt_i64(v: &Value, key: &str) -> Option<i64> {
+pub(super) fn opt_i64(v: &Value, key: &str) -> Option<i64> {
     v.get(key).and_then(Value::as_i64)
 }
 

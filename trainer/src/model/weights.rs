@@ -163,8 +163,22 @@ impl WeightFiles {
                 other => TrainerError::load(path, format!("tensor '{name}': {other}")),
             }
         })?;
+        drop(st);
+        release_pages(mmap);
         Ok((path.clone(), t))
     }
+}
+
+/// Drop the file's pages from this process's resident memory once a tensor has been copied
+/// out: otherwise every page read stays resident until the checkpoint is closed, and loading
+/// holds the whole file besides the weights built from it (twice a QLoRA model's 4-bit size
+/// and more). Pages read again later come back from the file (or the page cache).
+fn release_pages(mmap: &Mmap) {
+    // SAFETY: the mapping is a read-only view of a file; nothing borrows it here (the tensor
+    // was copied out and the safetensors view dropped), and MADV_DONTNEED on such a mapping
+    // only makes later reads fault the same file contents in again. A failure only keeps
+    // the pages resident.
+    let _ = unsafe { mmap.unchecked_advise(memmap2::UncheckedAdvice::DontNeed) };
 }
 
 /// The tch kind of a safetensors dtype (the float and integer types checkpoints use).

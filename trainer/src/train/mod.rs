@@ -9,24 +9,29 @@
 pub mod checkpoint;
 pub mod data;
 pub mod fault;
+pub mod memory;
 pub mod optim;
 pub mod schedule;
+pub mod setup;
 pub mod tokenize;
 
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use serde::Serialize;
-use tch::{Device, Kind, Reduction, Tensor};
-use tunewright_schemas::config::{TrainConfig, TrainDevice};
+use tch::{Device, Reduction, Tensor};
+use tunewright_schemas::config::TrainConfig;
 use tunewright_schemas::dataset::MIN_EXAMPLES;
 use tunewright_schemas::worker::WorkerFile;
 use tunewright_schemas::{ctx, ErrorCode, Failure};
 
-use crate::model::{Llama, LlamaConfig, LoraSettings};
+use crate::model::{CausalLm, LoadOptions, ModelConfig};
 use crate::TrainerError;
 use checkpoint::TrainState;
 use data::{collate, epoch_order, prepare, Prepared, Tokenized};
+use memory::MemoryEstimate;
+pub use setup::{compute_dtype, estimate_memory, quant_settings, recomputes_layers};
+use setup::{device_for, lora_settings, memory_facts};
 use tokenize::ChatTokenizer;
 
 /// What to train, from where, to where.
@@ -99,25 +104,9 @@ pub struct PreflightReport {
     pub examples: Prepared,
     pub total_steps: u64,
     pub estimated_memory_bytes: u64,
+    pub memory: MemoryEstimate,
     pub model_parameters: i64,
-}
-
-fn device_for(cfg: &TrainConfig) -> Result<Device, TrainerError> {
-    match cfg.device {
-        TrainDevice::Cpu => Ok(Device::Cpu),
-        TrainDevice::Cuda if !tch::Cuda::is_available() => Err(TrainerError::NoGpu),
-        TrainDevice::Cuda => Ok(Device::Cuda(0)),
-        TrainDevice::Auto => Ok(Device::cuda_if_available()),
-    }
-}
-
-fn lora_settings(cfg: &TrainConfig) -> LoraSettings {
-    LoraSettings {
-        r: cfg.lora_r,
-        alpha: cfg.lora_alpha,
-        dropout: cfg.lora_dropout,
-        target_modules: cfg.target_modules.clone(),
-    }
+    pub architecture: String,
 }
 
 fn total_steps(cfg: &TrainConfig, examples: usize) -> u64 {
@@ -129,27 +118,13 @@ fn total_steps(cfg: &TrainConfig, examples: usize) -> u64 {
     ((per_epoch * cfg.num_train_epochs).ceil() as u64).max(1)
 }
 
-/// Rough device memory for a config: frozen base weights, LoRA weights with gradients and
-/// AdamW moments, and the activations of one micro-batch kept for the backward pass.
-fn estimate_memory(mc: &LlamaConfig, cfg: &TrainConfig, bytes_per_weight: u64) -> u64 {
-    let base = mc.num_parameters().max(0) as u64 * bytes_per_weight;
-    let lora_per_layer =
-        cfg.target_modules.len() as u64 * 2 * cfg.lora_r as u64 * mc.hidden_size as u64;
-    let lora = lora_per_layer * mc.num_hidden_layers as u64 * 16;
-    let tokens = (cfg.per_device_train_batch_size * cfg.max_seq_length) as u64;
-    let acts = tokens * mc.hidden_size as u64 * mc.num_hidden_layers as u64 * 34 * bytes_per_weight
-        / 2
-        + tokens * mc.vocab_size as u64 * 4 * 2;
-    base + lora + acts
-}
-
 /// Everything checkable before device time is spent: config, data, tokenizer, model shape,
 /// target modules, memory. A job that cannot succeed fails here.
 pub fn preflight(spec: &TrainSpec) -> Result<PreflightReport, TrainerError> {
     let cfg = &spec.config;
     cfg.validate().map_err(TrainerError::Rejected)?;
     let device = device_for(cfg)?;
-    let mc = LlamaConfig::from_dir(&spec.model_dir)?;
+    let mc = ModelConfig::from_dir(&spec.model_dir)?;
     let tok = ChatTokenizer::load(&spec.model_dir)?;
     let examples = prepare(&spec.train_data, &tok, cfg.max_seq_length)?;
     if examples.kept < MIN_EXAMPLES {
@@ -158,9 +133,8 @@ pub fn preflight(spec: &TrainSpec) -> Result<PreflightReport, TrainerError> {
             ctx! {"num_examples" => examples.kept, "min_examples" => MIN_EXAMPLES},
         )));
     }
-    lora_settings(cfg).resolved_targets()?;
-    let bytes = if device.is_cuda() { 2 } else { 4 };
-    let estimated = estimate_memory(&mc, cfg, bytes);
+    let memory = estimate_memory(&mc, cfg, device)?;
+    let estimated = memory.total;
     if device.is_cuda() {
         let probe = crate::device::probe();
         if let Some(total_mb) = probe.gpus.first().and_then(|g| g.memory_total_mb) {
@@ -184,7 +158,9 @@ pub fn preflight(spec: &TrainSpec) -> Result<PreflightReport, TrainerError> {
         device: format!("{device:?}"),
         total_steps: total_steps(cfg, examples.kept),
         estimated_memory_bytes: estimated,
+        memory,
         model_parameters: mc.num_parameters(),
+        architecture: mc.architecture,
         examples,
     })
 }
@@ -195,7 +171,7 @@ fn torch_err(phase: &'static str) -> impl Fn(tch::TchError) -> TrainerError {
 
 /// Sum of token losses over the answer positions of one micro-batch (`[b, t, vocab]` logits).
 fn loss_sum(
-    model: &Llama,
+    model: &CausalLm,
     examples: &[&Tokenized],
     pad_id: i64,
     device: Device,
@@ -203,13 +179,51 @@ fn loss_sum(
 ) -> Result<(Tensor, i64), TrainerError> {
     let batch = collate(examples, pad_id, device);
     let logits = model.try_forward(&batch.input_ids, Some(&batch.attention_mask), train)?;
+    Ok((
+        token_loss_sum(&logits, &batch.targets)?,
+        batch.answer_tokens,
+    ))
+}
+
+/// Sum of the cross-entropy of `logits` `[b, t, vocab]` against next-token `targets` `[b, t-1]`.
+fn token_loss_sum(logits: &Tensor, targets: &Tensor) -> Result<Tensor, TrainerError> {
     let (b, t, v) = logits.size3().map_err(torch_err("forward"))?;
     let logits = logits.narrow(1, 0, t - 1).reshape([b * (t - 1), v]);
-    let targets = batch.targets.reshape([b * (t - 1)]);
-    let loss = logits
+    let targets = targets.reshape([b * (t - 1)]);
+    logits
         .f_cross_entropy_loss::<Tensor>(&targets, None, Reduction::Sum, data_ignore(), 0.0)
-        .map_err(torch_err("loss"))?;
-    Ok((loss, batch.answer_tokens))
+        .map_err(torch_err("loss"))
+}
+
+/// Forward and backward of one training micro-batch, the loss scaled by `1 / denom`; with
+/// gradient checkpointing the layers are recomputed in the backward pass. The unscaled loss
+/// sum comes back.
+fn micro_step(
+    model: &CausalLm,
+    examples: &[&Tokenized],
+    pad_id: i64,
+    denom: f64,
+    checkpointing: bool,
+) -> Result<f64, TrainerError> {
+    let device = model.device;
+    if !checkpointing {
+        let (sum, _) = loss_sum(model, examples, pad_id, device, true)?;
+        let value = sum.double_value(&[]);
+        if value.is_finite() {
+            (sum / denom).f_backward().map_err(torch_err("backward"))?;
+        }
+        return Ok(value);
+    }
+    let batch = collate(examples, pad_id, device);
+    let (logits, recompute) =
+        model.forward_checkpointed(&batch.input_ids, Some(&batch.attention_mask))?;
+    let sum = token_loss_sum(&logits, &batch.targets)?;
+    let value = sum.double_value(&[]);
+    if value.is_finite() {
+        (sum / denom).f_backward().map_err(torch_err("backward"))?;
+        recompute.backward()?;
+    }
+    Ok(value)
 }
 
 fn data_ignore() -> i64 {
@@ -217,7 +231,7 @@ fn data_ignore() -> i64 {
 }
 
 fn evaluate(
-    model: &Llama,
+    model: &CausalLm,
     val: &Prepared,
     pad_id: i64,
     device: Device,
@@ -251,15 +265,27 @@ pub fn train(spec: &TrainSpec, hooks: &mut dyn TrainHooks) -> Result<TrainOutcom
             "total_steps": pre.total_steps,
             "device": pre.device,
             "estimated_memory_bytes": pre.estimated_memory_bytes,
+            "memory": pre.memory,
             "model_parameters": pre.model_parameters,
+            "architecture": pre.architecture,
+            "load_in_4bit": cfg.load_in_4bit,
+            "gradient_checkpointing": cfg.gradient_checkpointing,
         }),
     );
     let device = device_for(cfg)?;
-    let dtype = if device.is_cuda() {
-        Kind::BFloat16
-    } else {
-        Kind::Float
-    };
+    let facts = memory_facts(&ModelConfig::from_dir(&spec.model_dir)?, cfg, device);
+    run(spec, hooks, pre, device).map_err(|e| e.with_memory_facts(&facts))
+}
+
+/// The training proper, after pre-flight.
+fn run(
+    spec: &TrainSpec,
+    hooks: &mut dyn TrainHooks,
+    pre: PreflightReport,
+    device: Device,
+) -> Result<TrainOutcome, TrainerError> {
+    let cfg = &spec.config;
+    let dtype = compute_dtype(cfg, device);
     let tok = ChatTokenizer::load(&spec.model_dir)?;
     let train_set = pre.examples;
     let val_set = match &spec.val_data {
@@ -267,12 +293,16 @@ pub fn train(spec: &TrainSpec, hooks: &mut dyn TrainHooks) -> Result<TrainOutcom
         None => Prepared::default(),
     };
     let seed = cfg.seed;
-    let mut model = Llama::load(
+    let options = LoadOptions {
+        quant: quant_settings(cfg),
+    };
+    let mut model = CausalLm::load_with(
         &spec.model_dir,
         device,
         dtype,
         Some(&lora_settings(cfg)),
         seed as i64,
+        options,
     )?;
     let named = model.lora_parameters();
     let names: Vec<String> = named.iter().map(|(n, _)| n.clone()).collect();
@@ -375,8 +405,7 @@ pub fn train(spec: &TrainSpec, hooks: &mut dyn TrainHooks) -> Result<TrainOutcom
             if fault_step == Some(state.step + 1) {
                 fault::allocate_impossible(device).map_err(torch_err("forward"))?;
             }
-            let (sum, _) = loss_sum(&model, mb, tok.pad_id, device, true)?;
-            let value = sum.double_value(&[]);
+            let value = micro_step(&model, mb, tok.pad_id, denom, recomputes_layers(cfg))?;
             if !value.is_finite() {
                 return Err(TrainerError::Diverged {
                     step: state.step + 1,
@@ -388,7 +417,6 @@ pub fn train(spec: &TrainSpec, hooks: &mut dyn TrainHooks) -> Result<TrainOutcom
                 });
             }
             step_loss += value;
-            (sum / denom).f_backward().map_err(torch_err("backward"))?;
             tokens_seen += mb.iter().map(|e| e.ids.len() as i64).sum::<i64>();
         }
         let loss = step_loss / denom;
@@ -461,7 +489,7 @@ fn save_checkpoint(
     spec: &TrainSpec,
     state: &TrainState,
     opt: &optim::AdamW,
-    model: &Llama,
+    model: &CausalLm,
     names: &[String],
     hooks: &mut dyn TrainHooks,
 ) -> Result<(), TrainerError> {

@@ -1,7 +1,16 @@
 //! Turning chat examples into token ids with the model's own tokenizer (`tokenizer.json`)
-//! and chat template (`tokenizer_config.json`, rendered with minijinja), with labels masked
-//! so the loss covers only the answer (the last assistant turn) and its end-of-turn token.
+//! and chat template (`tokenizer_config.json`, rendered with minijinja and its Python string
+//! methods, which templates such as Qwen3's call), with labels masked so the loss covers only
+//! the answer (the last assistant turn) and its end-of-turn token.
+//!
+//! The answer's span: it starts where the conversation's tokens leave those of the prompt
+//! rendered with the generation prompt, and not before the answer's own text (templates that
+//! move a system prompt into the last user turn, or open a `<think>` block, make the two
+//! renderings differ earlier); it ends with the first special token after the answer's text
+//! (`<|eot_id|>`, `<|im_end|>`, `<end_of_turn>`, `<|end|>`, `</s>`), so the newline and the
+//! end-of-text some templates put after the turn are not trained.
 
+use std::collections::HashSet;
 use std::path::Path;
 
 use minijinja::{context, Environment};
@@ -15,6 +24,8 @@ pub const IGNORE: i64 = -100;
 
 pub struct ChatTokenizer {
     tokenizer: Tokenizer,
+    /// Ids of the added tokens marked special (turn and text delimiters).
+    special: HashSet<i64>,
     template: String,
     bos: String,
     eos: String,
@@ -69,7 +80,14 @@ impl ChatTokenizer {
                 format!("pad_token '{pad}' is not in the vocabulary"),
             )
         })?;
+        let special = tokenizer
+            .get_added_tokens_decoder()
+            .iter()
+            .filter(|(_, t)| t.special)
+            .map(|(id, _)| *id as i64)
+            .collect();
         Ok(ChatTokenizer {
+            special,
             tokenizer,
             template,
             bos,
@@ -86,6 +104,7 @@ impl ChatTokenizer {
         add_generation_prompt: bool,
     ) -> Result<String, TrainerError> {
         let mut env = Environment::new();
+        env.set_unknown_method_callback(minijinja_contrib::pycompat::unknown_method_callback);
         env.add_function(
             "raise_exception",
             |msg: String| -> Result<String, minijinja::Error> {
@@ -117,16 +136,62 @@ impl ChatTokenizer {
         Ok(enc.get_ids().iter().map(|i| *i as i64).collect())
     }
 
-    /// Token ids of the whole conversation and labels that keep only the last answer.
+    /// `ids` as text, special tokens included.
+    pub fn decode(&self, ids: &[i64]) -> Result<String, TrainerError> {
+        let ids: Vec<u32> = ids.iter().map(|i| *i as u32).collect();
+        self.tokenizer
+            .decode(&ids, false)
+            .map_err(|e| TrainerError::load(Path::new("tokenizer.json"), e.to_string()))
+    }
+
+    /// Token ids of the whole conversation and labels that keep only the last answer and its
+    /// end-of-turn token (see the module comment).
     pub fn encode_example(&self, turns: &[Turn]) -> Result<(Vec<i64>, Vec<i64>), TrainerError> {
-        let full = self.encode(&self.render(turns, false)?)?;
+        let text = self.render(turns, false)?;
+        let enc = self
+            .tokenizer
+            .encode(text.as_str(), false)
+            .map_err(|e| TrainerError::load(Path::new("tokenizer.json"), e.to_string()))?;
+        let full: Vec<i64> = enc.get_ids().iter().map(|i| *i as i64).collect();
         let prompt = self.encode(&self.render(&turns[..turns.len().saturating_sub(1)], true)?)?;
         let common = full.iter().zip(&prompt).take_while(|(a, b)| a == b).count();
+        let answer = turns.last().map(|t| t.content.trim()).unwrap_or_default();
+        let (start, end) = self.answer_span(&text, enc.get_offsets(), &full, answer, common);
         let labels = full
             .iter()
             .enumerate()
-            .map(|(i, t)| if i < common { IGNORE } else { *t })
+            .map(|(i, t)| {
+                if (start..end).contains(&i) {
+                    *t
+                } else {
+                    IGNORE
+                }
+            })
             .collect();
         Ok((full, labels))
+    }
+
+    /// Token range `[start, end)` of the answer and its end-of-turn token; `common` tokens are
+    /// shared with the prompt. Without the answer's text in the rendering (a template that
+    /// rewrites it), everything after `common` is the answer.
+    fn answer_span(
+        &self,
+        text: &str,
+        offsets: &[(usize, usize)],
+        ids: &[i64],
+        answer: &str,
+        common: usize,
+    ) -> (usize, usize) {
+        let Some(pos) = (!answer.is_empty()).then(|| text.rfind(answer)).flatten() else {
+            return (common, ids.len());
+        };
+        let first = offsets.iter().position(|(_, e)| *e > pos).unwrap_or(common);
+        let start = common.max(first);
+        let answer_end = pos + answer.len();
+        let end = (start..ids.len())
+            .find(|&k| offsets[k].0 >= answer_end && self.special.contains(&ids[k]))
+            .map(|k| k + 1)
+            .unwrap_or(ids.len());
+        (start, end)
     }
 }

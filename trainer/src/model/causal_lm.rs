@@ -1,43 +1,70 @@
-//! `Llama`: a Llama-family causal LM built from a local Hugging Face checkpoint, with frozen
-//! base weights and optional LoRA pairs on the target projections. `forward` gives f32
-//! logits; `lora_parameters` lists the trainable tensors under PEFT's key names.
+//! `CausalLm`: a decoder-only causal LM of any supported family, built from a local Hugging
+//! Face checkpoint, with frozen base weights (dense, or 4-bit for QLoRA) and optional LoRA
+//! pairs on the target projections. `forward` gives f32 logits; `lora_parameters` lists the
+//! trainable tensors under PEFT's key names.
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::Path;
 
 use tch::{Device, Kind, Tensor};
 
-use super::attention::Attention;
-use super::config::LlamaConfig;
+use super::attention::AttnInputs;
+use super::config::ModelConfig;
+use super::decoder::Layer;
+use super::load::{Loader, QuantSettings};
 use super::lora::{LoraLinear, LoraSettings};
-use super::mlp::{Mlp, RmsNorm};
-use super::rope;
+use super::norm::RmsNorm;
+use super::spec::AttentionSpan;
 use super::weights::WeightFiles;
+use super::{mask, rope};
 use crate::error::TrainerError;
 
 /// The prefix PEFT puts before a module's name in adapter files.
 pub const PEFT_PREFIX: &str = "base_model.model.";
 
-pub struct Layer {
-    pub input_layernorm: RmsNorm,
-    pub self_attn: Attention,
-    pub post_attention_layernorm: RmsNorm,
-    pub mlp: Mlp,
+/// How the base weights are held.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct LoadOptions {
+    /// QLoRA: frozen linear weights stored 4-bit (the model dtype is the compute dtype).
+    pub quant: Option<QuantSettings>,
 }
 
-pub struct Llama {
-    pub config: LlamaConfig,
+pub struct CausalLm {
+    pub config: ModelConfig,
     pub device: Device,
     pub dtype: Kind,
     pub lora: Option<LoraSettings>,
+    pub quant: Option<QuantSettings>,
     embed_tokens: Tensor,
-    layers: Vec<Layer>,
+    pub(super) layers: Vec<Layer>,
     norm: RmsNorm,
     lm_head: Tensor,
-    inv_freq: Tensor,
+    /// Rotary inverse frequencies: [global] or, for Gemma 3, [global, local].
+    inv_freqs: Vec<Tensor>,
 }
 
-impl Llama {
+/// The name this type had when only Llama was supported.
+pub type Llama = CausalLm;
+
+/// What every layer of one forward pass shares: rotary tables and masks.
+pub(super) struct Shared {
+    tables: Vec<(Tensor, Tensor)>,
+    masks: Vec<(AttentionSpan, Option<Tensor>)>,
+}
+
+impl Shared {
+    pub(super) fn inputs(&self, layer: &Layer) -> AttnInputs<'_> {
+        let (cos, sin) = &self.tables[layer.rope.min(self.tables.len() - 1)];
+        let mask = self
+            .masks
+            .iter()
+            .find(|(s, _)| *s == layer.span)
+            .and_then(|(_, m)| m.as_ref());
+        AttnInputs { cos, sin, mask }
+    }
+}
+
+impl CausalLm {
     /// Load `dir` onto `device` in `dtype` (base weights frozen); attach LoRA pairs when
     /// `lora` is given, initialised deterministically from `seed`.
     pub fn load(
@@ -46,82 +73,65 @@ impl Llama {
         dtype: Kind,
         lora: Option<&LoraSettings>,
         seed: i64,
-    ) -> Result<Llama, TrainerError> {
-        let config = LlamaConfig::from_dir(dir)?;
+    ) -> Result<CausalLm, TrainerError> {
+        Self::load_with(dir, device, dtype, lora, seed, LoadOptions::default())
+    }
+
+    /// `load` with base-weight options (QLoRA).
+    pub fn load_with(
+        dir: &Path,
+        device: Device,
+        dtype: Kind,
+        lora: Option<&LoraSettings>,
+        seed: i64,
+        options: LoadOptions,
+    ) -> Result<CausalLm, TrainerError> {
+        let config = ModelConfig::from_dir(dir)?;
         let targets = match lora {
-            Some(l) => l.resolved_targets()?,
+            Some(l) => l.resolved_targets_for(config.family)?,
             None => Vec::new(),
         };
         let files = WeightFiles::open(dir)?;
         let _guard = tch::no_grad_guard();
         let c = &config;
-        let (h, q_dim, kv_dim) = (
-            c.hidden_size,
-            c.num_attention_heads * c.head_dim,
-            c.num_key_value_heads * c.head_dim,
-        );
-        let get = |name: &str, shape: &[i64]| files.get(name, shape, device, dtype);
-        let linear =
-            |name: &str, out_f: i64, in_f: i64, bias: bool| -> Result<LoraLinear, TrainerError> {
-                let w = get(&format!("{name}.weight"), &[out_f, in_f])?;
-                let b = if bias {
-                    Some(get(&format!("{name}.bias"), &[out_f])?)
-                } else {
-                    None
-                };
-                Ok(LoraLinear::frozen(w, b))
-            };
-        let embed_tokens = get("model.embed_tokens.weight", &[c.vocab_size, h])?;
-        let mut layers = Vec::with_capacity(c.num_hidden_layers as usize);
-        for i in 0..c.num_hidden_layers {
-            let p = format!("model.layers.{i}");
-            let ab = c.attention_bias;
-            let mb = c.mlp_bias;
-            layers.push(Layer {
-                input_layernorm: RmsNorm {
-                    weight: get(&format!("{p}.input_layernorm.weight"), &[h])?,
-                    eps: c.rms_norm_eps,
-                },
-                self_attn: Attention {
-                    q_proj: linear(&format!("{p}.self_attn.q_proj"), q_dim, h, ab)?,
-                    k_proj: linear(&format!("{p}.self_attn.k_proj"), kv_dim, h, ab)?,
-                    v_proj: linear(&format!("{p}.self_attn.v_proj"), kv_dim, h, ab)?,
-                    o_proj: linear(&format!("{p}.self_attn.o_proj"), h, q_dim, ab)?,
-                    num_heads: c.num_attention_heads,
-                    num_kv_heads: c.num_key_value_heads,
-                    head_dim: c.head_dim,
-                },
-                post_attention_layernorm: RmsNorm {
-                    weight: get(&format!("{p}.post_attention_layernorm.weight"), &[h])?,
-                    eps: c.rms_norm_eps,
-                },
-                mlp: Mlp {
-                    gate_proj: linear(&format!("{p}.mlp.gate_proj"), c.intermediate_size, h, mb)?,
-                    up_proj: linear(&format!("{p}.mlp.up_proj"), c.intermediate_size, h, mb)?,
-                    down_proj: linear(&format!("{p}.mlp.down_proj"), h, c.intermediate_size, mb)?,
-                },
-            });
-        }
+        let h = c.hidden_size;
+        let loader = Loader {
+            files: &files,
+            config: c,
+            device,
+            dtype,
+            quant: options.quant,
+        };
+        let embed_tokens = loader.get("model.embed_tokens.weight", &[c.vocab_size, h])?;
+        let layers = (0..c.num_hidden_layers)
+            .map(|i| loader.layer(i))
+            .collect::<Result<Vec<_>, _>>()?;
         let norm = RmsNorm {
-            weight: get("model.norm.weight", &[h])?,
+            weight: loader.get("model.norm.weight", &[h])?,
             eps: c.rms_norm_eps,
+            plus_one: c.spec.norm_plus_one,
         };
         let lm_head = if c.tie_word_embeddings {
             embed_tokens.shallow_clone()
         } else {
-            get("lm_head.weight", &[c.vocab_size, h])?
+            loader.get("lm_head.weight", &[c.vocab_size, h])?
         };
-        let inv_freq = rope::inv_freq(c, device);
-        let mut model = Llama {
+        let rd = c.spec.rotary_dim;
+        let mut inv_freqs = vec![rope::inv_freq(c.rope_theta, rd, &c.rope_scaling, device)];
+        if let Some(local) = c.spec.local_rope_theta {
+            inv_freqs.push(rope::inv_freq(local, rd, &super::RopeScaling::None, device));
+        }
+        let mut model = CausalLm {
             config,
             device,
             dtype,
             lora: lora.cloned(),
+            quant: options.quant,
             embed_tokens,
             layers,
             norm,
             lm_head,
-            inv_freq,
+            inv_freqs,
         };
         if let Some(settings) = lora {
             tch::manual_seed(seed);
@@ -139,19 +149,8 @@ impl Llama {
     fn linears(&self) -> Vec<(String, &LoraLinear)> {
         let mut out = Vec::new();
         for (i, l) in self.layers.iter().enumerate() {
-            let p = format!("model.layers.{i}");
-            let a = &l.self_attn;
-            let m = &l.mlp;
-            for (n, lin) in [
-                ("self_attn.q_proj", &a.q_proj),
-                ("self_attn.k_proj", &a.k_proj),
-                ("self_attn.v_proj", &a.v_proj),
-                ("self_attn.o_proj", &a.o_proj),
-                ("mlp.gate_proj", &m.gate_proj),
-                ("mlp.up_proj", &m.up_proj),
-                ("mlp.down_proj", &m.down_proj),
-            ] {
-                out.push((format!("{p}.{n}"), lin));
+            for (n, lin) in l.linears() {
+                out.push((format!("model.layers.{i}.{n}"), lin));
             }
         }
         out
@@ -160,16 +159,9 @@ impl Llama {
     fn linears_mut(&mut self) -> Vec<(String, &mut LoraLinear)> {
         let mut out = Vec::new();
         for (i, l) in self.layers.iter_mut().enumerate() {
-            let p = format!("model.layers.{i}");
-            let a = &mut l.self_attn;
-            let m = &mut l.mlp;
-            out.push((format!("{p}.self_attn.q_proj"), &mut a.q_proj));
-            out.push((format!("{p}.self_attn.k_proj"), &mut a.k_proj));
-            out.push((format!("{p}.self_attn.v_proj"), &mut a.v_proj));
-            out.push((format!("{p}.self_attn.o_proj"), &mut a.o_proj));
-            out.push((format!("{p}.mlp.gate_proj"), &mut m.gate_proj));
-            out.push((format!("{p}.mlp.up_proj"), &mut m.up_proj));
-            out.push((format!("{p}.mlp.down_proj"), &mut m.down_proj));
+            for (n, lin) in l.linears_mut() {
+                out.push((format!("model.layers.{i}.{n}"), lin));
+            }
         }
         out
     }
@@ -247,9 +239,7 @@ impl Llama {
         attention_mask: Option<&Tensor>,
         train: bool,
     ) -> Tensor {
-        self.hidden(input_ids, attention_mask, train)
-            .linear::<Tensor>(&self.lm_head, None)
-            .to_kind(Kind::Float)
+        self.logits(&self.hidden(input_ids, attention_mask, train))
     }
 
     /// `forward` with libtorch failures (OOM above all) as `TrainerError`.
@@ -262,6 +252,50 @@ impl Llama {
         guarded("forward", || self.forward(input_ids, attention_mask, train))
     }
 
+    /// f32 logits of final hidden states: the LM head, then Gemma 2's soft-cap in the model
+    /// dtype (as transformers does).
+    pub(super) fn logits(&self, hidden: &Tensor) -> Tensor {
+        let logits = hidden.linear::<Tensor>(&self.lm_head, None);
+        match self.config.spec.final_logit_softcap {
+            Some(cap) => ((logits / cap).tanh() * cap).to_kind(Kind::Float),
+            None => logits.to_kind(Kind::Float),
+        }
+    }
+
+    /// Token embeddings, scaled by sqrt(hidden) (rounded to the model dtype) for Gemma.
+    pub(super) fn embed(&self, input_ids: &Tensor) -> Tensor {
+        let x = Tensor::embedding(&self.embed_tokens, input_ids, -1, false, false);
+        if !self.config.spec.scale_embeddings {
+            return x;
+        }
+        let normalizer = Tensor::from((self.config.hidden_size as f64).sqrt())
+            .to_kind(self.dtype)
+            .to_device(self.device);
+        x * normalizer
+    }
+
+    /// Rotary tables and masks for a batch of `t` tokens.
+    pub(super) fn shared(&self, attention_mask: Option<&Tensor>, t: i64) -> Shared {
+        let tables = self
+            .inv_freqs
+            .iter()
+            .map(|f| {
+                let (cos, sin) = rope::cos_sin(f, t);
+                (cos.to_kind(self.dtype), sin.to_kind(self.dtype))
+            })
+            .collect();
+        let mut masks: Vec<(AttentionSpan, Option<Tensor>)> = Vec::new();
+        for layer in &self.layers {
+            if !masks.iter().any(|(s, _)| *s == layer.span) {
+                masks.push((
+                    layer.span,
+                    mask::build(attention_mask, t, layer.span, self.device),
+                ));
+            }
+        }
+        Shared { tables, masks }
+    }
+
     /// The final normalised hidden states `[b, t, hidden]` in the model dtype.
     pub fn hidden(
         &self,
@@ -269,29 +303,16 @@ impl Llama {
         attention_mask: Option<&Tensor>,
         train: bool,
     ) -> Tensor {
-        let t = input_ids.size()[1];
-        let mut x = Tensor::embedding(&self.embed_tokens, input_ids, -1, false, false);
-        let (cos, sin) = rope::cos_sin(&self.inv_freq, t);
-        let (cos, sin) = (cos.to_kind(self.dtype), sin.to_kind(self.dtype));
-        let mask = attention_mask.and_then(|m| build_mask(m, t));
-        // Residual adds allocate: tch's `+=` is libtorch's in-place `add_`, which would
-        // overwrite a tensor autograd saved for the backward pass.
-        #[allow(clippy::assign_op_pattern)]
+        let shared = self.shared(attention_mask, input_ids.size()[1]);
+        let mut x = self.embed(input_ids);
         for layer in &self.layers {
-            let a = layer.self_attn.forward(
-                &layer.input_layernorm.forward(&x),
-                &cos,
-                &sin,
-                mask.as_ref(),
-                train,
-            );
-            x = x + a;
-            let m = layer
-                .mlp
-                .forward(&layer.post_attention_layernorm.forward(&x), train);
-            x = x + m;
+            x = layer.forward(&x, &shared.inputs(layer), train);
         }
         self.norm.forward(&x)
+    }
+
+    pub(super) fn final_norm(&self) -> &RmsNorm {
+        &self.norm
     }
 
     /// The model's linear layers by name (for merging and inspection).
@@ -309,25 +330,29 @@ impl Llama {
             .map(|(_, t)| t.numel() as i64)
             .sum()
     }
-}
 
-/// A boolean `[b, 1, t, t]` mask: causal, keys that are padding hidden, every query allowed
-/// to see itself (so fully padded rows stay finite). None when nothing is padded.
-fn build_mask(attention_mask: &Tensor, t: i64) -> Option<Tensor> {
-    let keys = attention_mask
-        .to_device(attention_mask.device())
-        .to_kind(Kind::Bool);
-    if keys.all().int64_value(&[]) == 1 {
-        return None;
+    /// Bytes the frozen base weights hold (quantized linears at their 4-bit size; tied
+    /// embeddings once).
+    pub fn base_weight_bytes(&self) -> u64 {
+        let t = |x: &Tensor| (x.numel() * x.kind().elt_size_in_bytes()) as u64;
+        let mut bytes = t(&self.embed_tokens) + t(&self.norm.weight);
+        if !self.config.tie_word_embeddings {
+            bytes += t(&self.lm_head);
+        }
+        for (_, lin) in self.linears() {
+            bytes += lin.weight_bytes() + lin.bias.as_ref().map(t).unwrap_or(0);
+        }
+        for l in &self.layers {
+            bytes += t(&l.input_layernorm.weight) + t(&l.post_attention_layernorm.weight);
+            if let Some((a, b)) = &l.feedforward_norms {
+                bytes += t(&a.weight) + t(&b.weight);
+            }
+            if let (Some(q), Some(k)) = (&l.self_attn.q_norm, &l.self_attn.k_norm) {
+                bytes += t(&q.weight) + t(&k.weight);
+            }
+        }
+        bytes
     }
-    let dev = attention_mask.device();
-    let causal = Tensor::ones([t, t], (Kind::Bool, dev)).tril(0);
-    let eye = Tensor::eye(t, (Kind::Bool, dev));
-    let m = causal
-        .unsqueeze(0)
-        .unsqueeze(0)
-        .logical_and(&keys.unsqueeze(1).unsqueeze(1));
-    Some(m.logical_or(&eye.unsqueeze(0).unsqueeze(0)))
 }
 
 /// Run `f`, turning a libtorch panic (tch's non-`f_` calls panic with libtorch's message)
