@@ -5,13 +5,7 @@
 
 use serde_json::{json, Map, Value};
 use tunewright_actors::analyzer::{analyze, AnalyzeInput, ConfigKind};
-use tunewright_schemas::{Analysis, ErrorType};
-
-/// Keys that `suggest::oom` names ahead of the train config: its owner adds them to
-/// `TrainConfig` together with the memory-saving suggestions. Until then they are the only
-/// exception, and only in the suggestions `oom` computes (out of memory on the GPU or the
-/// host, a process the kernel killed).
-const AHEAD_OF_THE_CONFIG: &[&str] = &["gradient_checkpointing", "per_device_eval_batch_size"];
+use tunewright_schemas::Analysis;
 
 fn train_config() -> Value {
     json!({
@@ -42,13 +36,6 @@ fn corpus_texts() -> Vec<String> {
         .collect()
 }
 
-fn from_oom(t: ErrorType) -> bool {
-    matches!(
-        t,
-        ErrorType::OomTraining | ErrorType::OomEval | ErrorType::OomCpu | ErrorType::ProcessKilled
-    )
-}
-
 /// The problems with `a`'s suggestions, given the config it was computed from.
 fn refused(a: &Analysis, config: Option<&Value>) -> Vec<String> {
     let kind = ConfigKind::of(a.error_phase, a.error_type);
@@ -60,7 +47,6 @@ fn refused(a: &Analysis, config: Option<&Value>) -> Vec<String> {
         };
         let checked: Map<String, Value> = changes
             .iter()
-            .filter(|(k, _)| !(from_oom(a.error_type) && AHEAD_OF_THE_CONFIG.contains(&k.as_str())))
             .map(|(k, v)| (k.clone(), v.clone()))
             .collect();
         if !kind.accepts(config, &checked) {

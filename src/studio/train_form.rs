@@ -75,6 +75,11 @@ pub const FIELDS: &[Field] = &[
     f("keep_checkpoints", "Checkpoints kept", Input::Integer, "How many of the newest checkpoints stay on disk.", false),
     f("eval_steps", "Evaluate every", Input::Integer, "Steps between evaluations on the split's val part; 0: only at the end.", false),
     f("logging_steps", "Log every", Input::Integer, "Steps between progress reports (each one is a point of the curves).", false),
+    f("load_in_4bit", "QLoRA (4-bit base weights)", Input::Checkbox, "Store the frozen base weights in 4 bits (about a quarter of bf16's memory) and dequantize them per use; the adapter stays in full precision.", true),
+    f("bnb_4bit_quant_type", "4-bit data type", Input::Choice(&["nf4", "fp4"]), "How QLoRA quantizes the base weights: nf4 (normal float) or fp4.", false),
+    f("bnb_4bit_use_double_quant", "Double quantization", Input::Checkbox, "Quantize QLoRA's per-block scales too (saves about 0.4 bits per weight).", false),
+    f("bnb_4bit_compute_dtype", "4-bit compute dtype", Input::Choice(&["float32", "bfloat16", "float16"]), "The dtype QLoRA's dequantized weights are computed in.", false),
+    f("gradient_checkpointing", "Gradient checkpointing", Input::Checkbox, "Recompute each layer's activations in the backward pass instead of keeping them: far less memory, about a third slower.", true),
     f("remediate_oom", "Remediate out-of-memory", Input::Checkbox, "On OOM, retry from the last checkpoint with half the batch and double the accumulation.", false),
     f("remediate_divergence", "Remediate divergence", Input::Checkbox, "On a NaN or exploding loss, roll back to the last good checkpoint at a lower learning rate.", false),
 ];

@@ -64,7 +64,6 @@ pub struct MemoryFacts {
     pub gradient_checkpointing: bool,
 }
 
-
 impl TrainerError {
     /// Classify a libtorch error: OOM messages become `Oom`, the rest `Torch`.
     pub fn torch(phase: &str, err: tch::TchError) -> TrainerError {
@@ -90,6 +89,23 @@ impl TrainerError {
                 phase,
                 message,
                 facts: Some(Box::new(f.clone())),
+            },
+            other => other,
+        }
+    }
+
+    /// The same error, known to have happened during `phase` (an evaluation's forward pass is
+    /// not a training step's).
+    pub fn during(self, phase: &str) -> TrainerError {
+        match self {
+            TrainerError::Oom { message, facts, .. } => TrainerError::Oom {
+                phase: phase.to_string(),
+                message,
+                facts,
+            },
+            TrainerError::Torch { message, .. } => TrainerError::Torch {
+                phase: phase.to_string(),
+                message,
             },
             other => other,
         }

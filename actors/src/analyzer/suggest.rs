@@ -17,32 +17,23 @@ use ErrorType::*;
 
 fn oom(c: Option<&Config>, eval: bool) -> Vec<Suggestion> {
     let mut out = Vec::new();
-    let batch_key = if eval {
-        "per_device_eval_batch_size"
-    } else {
-        "per_device_train_batch_size"
-    };
-    let batch = int(c, batch_key).or_else(|| {
-        if eval {
-            int(c, "per_device_train_batch_size")
-        } else {
-            None
-        }
-    });
+    // tunewright evaluates in micro-batches of the training's size: one key for both.
+    let batch_key = "per_device_train_batch_size";
+    let batch = int(c, batch_key);
     let accum = int(c, "gradient_accumulation_steps").unwrap_or(1);
     match batch {
         Some(b) if b > 1 => {
-            let nb = b / 2;
-            if eval {
-                out.push(s("Halve the evaluation batch", format!("{batch_key} {b} -> {nb}; evaluation keeps no gradients, so this halves its activation memory."), json!({batch_key: nb})));
+            let (nb, na) = (b / 2, accum * 2);
+            let why = if eval {
+                "evaluation runs in micro-batches of this size, so this halves its activation memory"
             } else {
-                let na = accum * 2;
-                out.push(s(
-                    "Halve the micro-batch and double gradient accumulation",
-                    format!("per_device_train_batch_size {b} -> {nb} with gradient_accumulation_steps {accum} -> {na}: the effective batch stays {} while activation memory halves.", b * accum),
-                    json!({"per_device_train_batch_size": nb, "gradient_accumulation_steps": na}),
-                ));
-            }
+                "activation memory halves"
+            };
+            out.push(s(
+                "Halve the micro-batch and double gradient accumulation",
+                format!("per_device_train_batch_size {b} -> {nb} with gradient_accumulation_steps {accum} -> {na}: the effective batch stays {} while {why}.", b * accum),
+                json!({"per_device_train_batch_size": nb, "gradient_accumulation_steps": na}),
+            ));
         }
         Some(_) => {}
         None => out.push(s("Reduce the micro-batch", format!("Lower {batch_key} and raise gradient_accumulation_steps by the same factor to keep the effective batch."), json!({}))),

@@ -244,7 +244,8 @@ fn evaluate(
     let (mut sum, mut n) = (0.0, 0i64);
     for chunk in val.examples.chunks(batch.max(1)) {
         let refs: Vec<&Tokenized> = chunk.iter().collect();
-        let (l, k) = loss_sum(model, &refs, pad_id, device, false)?;
+        let (l, k) =
+            loss_sum(model, &refs, pad_id, device, false).map_err(|e| e.during("evaluation"))?;
         sum += l.double_value(&[]);
         n += k;
     }
