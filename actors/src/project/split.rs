@@ -1,9 +1,11 @@
 //! Splitting a dataset into named parts (docs/projects.md, "Splits"): the ratio rules and the
 //! number of examples each part gets.
 
-use tunewright_schemas::Failure;
+use tunewright_schemas::{ctx, ErrorCode, Failure};
 
-use super::decide::validation;
+fn validation(reason: impl Into<String>) -> Failure {
+    Failure::new(ErrorCode::ValidationError, ctx! {"reason" => reason.into()})
+}
 
 /// The split rules of docs/projects.md; the examples per part.
 pub fn split_counts(ratios: &[(String, f64)], n: u64) -> Result<Vec<(String, u64)>, Failure> {

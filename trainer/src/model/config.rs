@@ -3,6 +3,7 @@
 //! with `head_dim`, GQA and tied embeddings. Which family a checkpoint is comes from the
 //! schemas' architecture table; what differs between families is `ModelSpec` (`spec.rs`).
 
+use super::config_fields::{bad, opt_i64};
 use std::path::Path;
 
 use serde_json::Value;
@@ -254,17 +255,6 @@ fn parse_scaling(s: &Value) -> Result<RopeScaling, TrainerError> {
             architecture: format!("rope_type '{other}'"),
         }),
     }
-}
-
-pub(super) fn bad(reason: impl Into<String>) -> TrainerError {
-    TrainerError::ModelLoad {
-        path: Default::default(),
-        reason: reason.into(),
-    }
-}
-
-pub(super) fn opt_i64(v: &Value, key: &str) -> Option<i64> {
-    v.get(key).and_then(Value::as_i64)
 }
 
 fn req_i64(v: &Value, key: &str) -> Result<i64, TrainerError> {

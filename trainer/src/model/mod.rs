@@ -8,6 +8,7 @@ pub mod attention;
 pub mod causal_lm;
 pub mod checkpointing;
 pub mod config;
+mod config_fields;
 pub mod decoder;
 pub mod load;
 pub mod lora;

@@ -5,7 +5,7 @@
 use serde_json::Value;
 use tunewright_schemas::ModelFamily;
 
-use super::config::{bad, opt_i64};
+use super::config_fields::{bad, opt_i64};
 use crate::error::TrainerError;
 
 /// The MLP's gate activation.
