@@ -53,13 +53,24 @@ impl RetryPolicy {
                 full_jitter: true,
                 retry_on: llm,
             },
-            JobKind::Train => RetryPolicy::none(),
+            // A stalled worker was killed; the next attempt resumes from its last checkpoint.
+            JobKind::Train => RetryPolicy {
+                max_retries: 3,
+                base: Duration::from_secs(1),
+                cap: Duration::from_secs(30),
+                full_jitter: false,
+                retry_on: vec![ErrorCode::TrainingStalled],
+            },
             JobKind::Export => RetryPolicy {
                 max_retries: 2,
                 base: Duration::from_secs(1),
                 cap: Duration::from_secs(600),
                 full_jitter: true,
-                retry_on: vec![ErrorCode::ExportWriteFailed, ErrorCode::FileUploadFailed],
+                retry_on: vec![
+                    ErrorCode::ExportWriteFailed,
+                    ErrorCode::FileUploadFailed,
+                    ErrorCode::TrainingStalled,
+                ],
             },
         }
     }

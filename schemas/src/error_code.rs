@@ -114,6 +114,7 @@ catalog! {
     TrainingModelLoadFailed => ("TRAINING_MODEL_LOAD_FAILED", 500, false, "Loading the model from '{path}' failed: {reason}"),
     TrainingInterrupted => ("TRAINING_INTERRUPTED", 500, false, "Training was interrupted: {reason}"),
     TrainingDiverged => ("TRAINING_DIVERGED", 500, false, "The loss diverged ({value}) at step {step}"),
+    TrainingStalled => ("TRAINING_STALLED", 500, true, "The worker made no progress for {silent_secs} s during {stage} (its bound was {bound_secs} s, last step {last_step}); it was killed as hung"),
     // Export.
     ExportNoRun => ("EXPORT_NO_RUN", 400, false, "There is no successful training run to export: {reason}"),
     ExportArtifactsMissing => ("EXPORT_ARTIFACTS_MISSING", 500, false, "Training artifacts are missing or damaged on disk: {path}"),

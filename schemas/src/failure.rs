@@ -45,6 +45,8 @@ named_enum!(
         LlmResponseInvalid => "llm_response_invalid",
         ProcessKilled => "process_killed",
         Interrupted => "interrupted",
+        /// The worker stopped making progress (hung storage, a deadlock, a driver hang).
+        Stalled => "stalled",
         /// The conversation's roles do not fit the chat template (alternation, system role).
         ChatRoles => "chat_roles",
         /// Tensors of one operation live on different devices (cpu and cuda:0).

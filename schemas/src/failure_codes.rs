@@ -11,6 +11,7 @@ pub fn code_of_type(t: ErrorType) -> ErrorCode {
     match t {
         OomTraining | OomEval | OomModelLoad | OomCpu | ProcessKilled => ErrorCode::TrainingOom,
         Diverged => ErrorCode::TrainingDiverged,
+        Stalled => ErrorCode::TrainingStalled,
         CudaError | Distributed | Interrupted => ErrorCode::TrainingInterrupted,
         CudaDriver | NoGpu | PrecisionUnsupported => ErrorCode::TrainingNoGpu,
         DiskFull | PermissionDenied => ErrorCode::FileUploadFailed,
@@ -43,6 +44,7 @@ pub fn type_of_code(c: ErrorCode) -> Option<ErrorType> {
         ErrorCode::TrainingDiverged => Diverged,
         ErrorCode::TrainingNoGpu | ErrorCode::GpuNotAvailable => NoGpu,
         ErrorCode::TrainingInterrupted => Interrupted,
+        ErrorCode::TrainingStalled => Stalled,
         ErrorCode::TrainingModelLoadFailed => ModelMismatch,
         ErrorCode::ModelNotFound => ModelNotFound,
         ErrorCode::ModelAccessDenied => ModelAccessDenied,
@@ -73,6 +75,7 @@ pub fn decisive_type(code: ErrorCode, phase: Option<ErrorPhase>) -> Option<Error
             _ => return None,
         },
         ErrorCode::TrainingDiverged => Diverged,
+        ErrorCode::TrainingStalled => Stalled,
         ErrorCode::TrainingNoGpu => NoGpu,
         ErrorCode::ModelNotFound => ModelNotFound,
         ErrorCode::ModelAccessDenied => ModelAccessDenied,

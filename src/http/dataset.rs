@@ -78,24 +78,36 @@ pub async fn upload_dataset(
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.to_ascii_lowercase().starts_with("multipart/"));
+    // A project deleted while its dataset streamed is `PROJECT_NOT_FOUND`, not a failed write.
+    let gone = |e: ApiError| {
+        if super::files::project_gone(&service, pid) {
+            project_not_found(pid)
+        } else {
+            e
+        }
+    };
     let stored = if is_multipart {
-        receive_multipart(req, &dest, limits).await?
+        receive_multipart(req, &dest, limits).await.map_err(gone)?
     } else {
         let mut body = req.into_body().into_data_stream();
         let name = "dataset.jsonl".to_string();
-        let mut part = PartFile::create(dest.clone(), &name).await?;
+        let mut part = PartFile::create(dest.clone(), &name)
+            .await
+            .map_err(|f| gone(f.into()))?;
         if let Err(f) = pump(&mut body, &mut part, &name, limits, |_| Ok(())).await {
             let rest = drain(&mut body, DRAIN_CAP_BYTES).await;
-            return Err(with_actual_size(f, rest).into());
+            return Err(gone(with_actual_size(f, rest).into()));
         }
         Stored { part, name }
     };
-    let record = validate_and_commit(stored, pid, dataset_id, stored_path).await?;
+    let record = validate_and_commit(stored, pid, dataset_id, stored_path)
+        .await
+        .map_err(gone)?;
     match service.import_dataset(pid, record).await {
         Ok(view) => Ok((StatusCode::CREATED, Json(DatasetOut::from(&view)))),
         Err(f) => {
             let _ = tokio::fs::remove_file(&dest).await;
-            Err(f.into())
+            Err(gone(f.into()))
         }
     }
 }

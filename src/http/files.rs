@@ -120,6 +120,10 @@ pub async fn upload_file(
                 let rest = drain(&mut field, DRAIN_CAP_BYTES).await;
                 drop(field);
                 drain_multipart(&mut mp).await;
+                // The project was deleted while the file streamed (its directory went with it).
+                if project_gone(&service, pid) {
+                    return Err(project_not_found(pid));
+                }
                 return Err(with_actual_size(f, rest).into());
             }
         };
@@ -129,10 +133,18 @@ pub async fn upload_file(
             Ok(view) => Ok((StatusCode::CREATED, Json(FileOut::from(&view)))),
             Err(f) => {
                 let _ = tokio::fs::remove_file(&dest).await;
+                if project_gone(&service, pid) {
+                    return Err(project_not_found(pid));
+                }
                 Err(f.into())
             }
         };
     }
+}
+
+/// Whether the project no longer exists (deleted while a request about it ran).
+pub fn project_gone(service: &tunewright_actors::Service, pid: ProjectId) -> bool {
+    service.read(|s| !s.projects.contains_key(&pid))
 }
 
 /// Check the name, stream the content to disk, check type and size, commit the file.

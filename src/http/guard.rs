@@ -1,4 +1,5 @@
-//! Request guards: time limits (`REQUEST_TIMEOUT`), refusal of work while draining
+//! Request guards: a declared body larger than the route takes (`413` at once, before a byte of
+//! it is read), time limits (`REQUEST_TIMEOUT`), refusal of work while draining
 //! (`SERVICE_UNAVAILABLE`) and panics turned into `INTERNAL_ERROR`.
 
 use std::any::Any;
@@ -16,6 +17,49 @@ use super::state::{unavailable, AppState};
 fn is_upload(req: &Request) -> bool {
     req.method() == Method::POST
         && (req.uri().path().ends_with("/files") || req.uri().path().ends_with("/dataset"))
+}
+
+/// Room a multipart upload's framing (boundaries, part headers, small fields) may take beyond
+/// the file itself.
+const MULTIPART_OVERHEAD_BYTES: u64 = 64 * 1024;
+
+/// Refuse a request whose declared `Content-Length` exceeds what its route accepts, at once:
+/// `FILE_TOO_LARGE` for uploads, `REQUEST_TOO_LARGE` for the rest.
+pub async fn declared_length(State(st): State<AppState>, req: Request, next: Next) -> Response {
+    let declared = req
+        .headers()
+        .get(axum::http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok());
+    let Some(declared) = declared else {
+        return next.run(req).await;
+    };
+    if is_upload(&req) {
+        let max = if req.uri().path().ends_with("/dataset") {
+            st.config.max_dataset_bytes
+        } else {
+            st.config.max_file_bytes
+        };
+        if declared > max.saturating_add(MULTIPART_OVERHEAD_BYTES) {
+            return ApiError::new(
+                ErrorCode::FileTooLarge,
+                ctx! {
+                    "filename" => "(declared by Content-Length)",
+                    "max_size_mb" => super::upload::mb(max),
+                    "max_size_bytes" => max,
+                    "declared_bytes" => declared,
+                },
+            )
+            .into_response();
+        }
+    } else if declared > st.config.max_json_bytes {
+        return ApiError::new(
+            ErrorCode::RequestTooLarge,
+            ctx! {"limit_bytes" => st.config.max_json_bytes, "declared_bytes" => declared},
+        )
+        .into_response();
+    }
+    next.run(req).await
 }
 
 /// Answer `REQUEST_TIMEOUT` when the handler takes longer than the limit. A live event

@@ -22,6 +22,7 @@ pub mod hardware;
 pub mod health;
 pub mod ids;
 pub mod jobs;
+pub mod listener;
 pub mod metrics;
 pub mod origin;
 pub mod projects;
@@ -118,6 +119,7 @@ pub fn router(state: AppState) -> Router {
             guard::refuse_work_while_draining,
         ))
         .layer(from_fn_with_state(state.clone(), guard::time_limit))
+        .layer(from_fn_with_state(state.clone(), guard::declared_length))
         .layer(CatchPanicLayer::custom(guard::panic_response))
         .layer(from_fn(toast::htmx_errors))
         .with_state(state)

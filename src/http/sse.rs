@@ -3,7 +3,10 @@
 //! A client resumes with `Last-Event-ID` (or `?after=`) and gets every later event once, in
 //! order: the live subscription is taken first, the log is read from the cursor until caught
 //! up, then live events follow, skipping seqs already sent. A gap in the live feed (a lagging
-//! subscriber) sends the stream back to the log. Streams end when the service drains.
+//! subscriber) sends the stream back to the log. Streams end when the service drains. A cursor
+//! beyond the log's end (the client followed another log: a restored or salvaged one) is not
+//! waited on in silence: the stream starts with an `event: reset` naming both seqs, whose `id:`
+//! moves the client's cursor to the log's end, and goes on live from there.
 
 use std::collections::VecDeque;
 use std::convert::Infallible;
@@ -12,7 +15,7 @@ use std::sync::Arc;
 use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
-use futures::Stream;
+use futures::{Stream, StreamExt};
 use serde::Deserialize;
 use tokio::sync::{broadcast, watch};
 use tunewright_events::{EventLog, StoredEvent, StreamId};
@@ -145,11 +148,27 @@ pub async fn event_stream(
         None => None,
     };
     let log = st.service()?.log().clone();
-    let after = last_id.or(q.after).unwrap_or_else(|| log.last_seq());
-    let feed = Feed::new(log, after, filter, st.shutdown_signal());
-    let stream = futures::stream::unfold(feed, |mut feed| async move {
+    let last_seq = log.last_seq();
+    let asked = last_id.or(q.after).unwrap_or(last_seq);
+    let reset = (asked > last_seq).then(|| reset_event(asked, last_seq));
+    let feed = Feed::new(log, asked.min(last_seq), filter, st.shutdown_signal());
+    let events = futures::stream::unfold(feed, |mut feed| async move {
         let e = feed.next_event().await?;
         Some((Ok(to_sse(&e)), feed))
     });
+    let stream = futures::stream::iter(reset.map(Ok)).chain(events);
     Ok(Sse::new(stream).keep_alive(KeepAlive::default()))
+}
+
+/// The first event of a stream whose cursor is beyond the log's end.
+fn reset_event(asked: u64, last_seq: u64) -> SseEvent {
+    let body = serde_json::json!({
+        "reason": "the cursor is beyond the end of this log (it was restored or salvaged, or the client followed another service); the stream continues from the log's end",
+        "last_event_id": asked,
+        "last_seq": last_seq,
+    });
+    SseEvent::default()
+        .event("reset")
+        .id(last_seq.to_string())
+        .data(body.to_string())
 }

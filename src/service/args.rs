@@ -9,7 +9,8 @@ pub struct ServeArgs {
     #[arg(long, default_value = "./tunewright-data", env = "TUNEWRIGHT_DATA_DIR")]
     pub data_dir: PathBuf,
     /// Address of the HTTP admin endpoint. Anything but loopback needs a token.
-    #[arg(long, default_value = "127.0.0.1:7340", env = "TUNEWRIGHT_LISTEN")]
+    /// An `IP:PORT` or `HOST:PORT` (`localhost:7340`); a host name is resolved once, at start.
+    #[arg(long, default_value = "127.0.0.1:7340", env = "TUNEWRIGHT_LISTEN", value_parser = parse_listen)]
     pub listen: SocketAddr,
     /// File holding the bearer token required on `/api` routes.
     #[arg(long, env = "TUNEWRIGHT_TOKEN_FILE")]
@@ -42,10 +43,72 @@ pub struct ServeArgs {
     /// Bound on a clean stop after SIGTERM, in seconds (keep under systemd's TimeoutStopSec).
     #[arg(long, default_value_t = 60)]
     pub stop_timeout_secs: u64,
+    /// The progress watchdog's floor: no worker is declared hung for a silence shorter than
+    /// this, in seconds (docs/jobs.md, "The progress watchdog").
+    #[arg(
+        long,
+        default_value_t = 120,
+        env = "TUNEWRIGHT_WORKER_STALL_FLOOR_SECS"
+    )]
+    pub worker_stall_floor_secs: u64,
+    /// The progress watchdog's ceiling: a worker silent this long is hung, in seconds.
+    #[arg(
+        long,
+        default_value_t = 1800,
+        env = "TUNEWRIGHT_WORKER_STALL_CEILING_SECS"
+    )]
+    pub worker_stall_ceiling_secs: u64,
+    /// Most HTTP connections open at once; beyond it, a new connection closes the one that
+    /// has been quiet longest (keep under the process's open-file limit).
+    #[arg(long, default_value_t = 4096)]
+    pub max_connections: usize,
+    /// Seconds a client has to send a request's headers.
+    #[arg(long, default_value_t = 10)]
+    pub header_read_timeout_secs: u64,
+    /// Seconds a connection may stay without a byte in either direction before it is closed.
+    #[arg(long, default_value_t = 60)]
+    pub idle_timeout_secs: u64,
+    /// Seconds a cancelled worker may take to stop before it is killed.
+    #[arg(long, default_value_t = 10)]
+    pub cancel_grace_secs: u64,
+}
+
+/// `IP:PORT`, or `HOST:PORT` resolved to its first address (IPv4 first: `localhost` is
+/// 127.0.0.1, which is what the loopback rule and most clients expect).
+pub fn parse_listen(text: &str) -> Result<SocketAddr, String> {
+    if let Ok(addr) = text.parse::<SocketAddr>() {
+        return Ok(addr);
+    }
+    use std::net::ToSocketAddrs;
+    let addrs: Vec<SocketAddr> = text
+        .to_socket_addrs()
+        .map_err(|e| format!("'{text}' is not an IP:PORT or HOST:PORT that resolves ({e})"))?
+        .collect();
+    addrs
+        .iter()
+        .find(|a| a.is_ipv4())
+        .or_else(|| addrs.first())
+        .copied()
+        .ok_or_else(|| format!("'{text}' resolves to no address"))
 }
 
 impl ServeArgs {
     pub fn mb(v: f64) -> u64 {
         (v.max(0.0) * 1024.0 * 1024.0) as u64
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_listen;
+
+    #[test]
+    fn a_host_name_with_a_port_is_accepted_and_localhost_is_loopback() {
+        let a = parse_listen("localhost:7341").unwrap();
+        assert!(a.ip().is_loopback(), "{a}");
+        assert_eq!(a.port(), 7341);
+        assert_eq!(parse_listen("127.0.0.1:9").unwrap().port(), 9);
+        assert!(parse_listen("localhost").is_err(), "a port is needed");
+        assert!(parse_listen("no-such-host.invalid:80").is_err());
     }
 }

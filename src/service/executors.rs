@@ -2,21 +2,30 @@
 //! trainer actor's worker process) and export. Each is registered here as its crate provides
 //! it; a kind without an executor stays queued until its queue timeout (`JOB_TIMEOUT`).
 
-use std::path::Path;
+use std::time::Duration;
 
 use tunewright_actors::export::ExportExecutor;
 use tunewright_actors::generation::{DatasetGenerateExecutor, DatasetPreviewExecutor};
+use tunewright_actors::trainer::watchdog::StallBounds;
 use tunewright_actors::trainer::{TrainerExecutor, WorkerLauncher};
 use tunewright_actors::Executors;
 use tunewright_schemas::JobKind;
 
-pub fn build(_data_dir: &Path) -> Executors {
+use super::args::ServeArgs;
+
+pub fn build(args: &ServeArgs) -> Executors {
     let mut executors = Executors::new()
         .with(JobKind::DatasetPreview, DatasetPreviewExecutor::default())
         .with(JobKind::DatasetGenerate, DatasetGenerateExecutor::default());
     // Training and export run in worker processes of this same binary.
     if let Ok(binary) = std::env::current_exe() {
-        let launcher = WorkerLauncher::new(binary);
+        let mut launcher = WorkerLauncher::new(binary);
+        launcher.cancel_grace = Duration::from_secs(args.cancel_grace_secs);
+        launcher.stall = StallBounds {
+            floor: Duration::from_secs(args.worker_stall_floor_secs.max(1)),
+            ceiling: Duration::from_secs(args.worker_stall_ceiling_secs.max(1)),
+            ..StallBounds::default()
+        };
         executors = executors
             .with(JobKind::Train, TrainerExecutor::new(launcher.clone()))
             .with(JobKind::Export, ExportExecutor::new(launcher));

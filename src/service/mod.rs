@@ -124,18 +124,23 @@ async fn run(
 
     let (stop_http, http_stopped) = tokio::sync::oneshot::channel::<()>();
     let app = crate::http::router(state.clone());
+    let limits = crate::http::listener::ConnectionLimits {
+        max_connections: args.max_connections.max(1),
+        header_read_timeout: Duration::from_secs(args.header_read_timeout_secs.max(1)),
+        idle_timeout: Duration::from_secs(args.idle_timeout_secs.max(1)),
+    };
     let server = tokio::spawn(async move {
-        axum::serve(listener, app)
-            .with_graceful_shutdown(async move {
-                let _ = http_stopped.await;
-            })
-            .await
+        crate::http::listener::serve(listener, app, limits, async move {
+            let _ = http_stopped.await;
+        })
+        .await;
+        Ok::<(), std::io::Error>(())
     });
 
     let mut config = ServiceConfig::new(&args.data_dir);
     config.probe = Some(ProbeCommand::of_this_binary());
     config.limits.max_total_file_bytes = ServeArgs::mb(args.max_project_files_mb);
-    let service = match Service::start(config, executors::build(&args.data_dir)).await {
+    let service = match Service::start(config, executors::build(&args)).await {
         Ok(s) => s,
         Err(f) => {
             let _ = stop_http.send(());

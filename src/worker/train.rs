@@ -22,7 +22,12 @@ struct LineHooks {
     stop: StopFlag,
     last_checkpoint: Option<u64>,
     last_step: u64,
+    /// When the last heartbeat went out (they are sent at most once a second).
+    last_heartbeat: Option<std::time::Instant>,
 }
+
+/// The most heartbeats a worker sends per second.
+const HEARTBEAT_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
 
 impl TrainHooks for LineHooks {
     fn on_progress(&mut self, p: &ProgressReport) {
@@ -57,6 +62,18 @@ impl TrainHooks for LineHooks {
             topic: topic.to_string(),
             data,
         });
+    }
+
+    fn alive(&mut self, step: u64) {
+        let now = std::time::Instant::now();
+        if self
+            .last_heartbeat
+            .is_some_and(|t| now.duration_since(t) < HEARTBEAT_EVERY)
+        {
+            return;
+        }
+        self.last_heartbeat = Some(now);
+        out::emit(&WorkerLine::Heartbeat { step });
     }
 
     fn control(&mut self) -> Control {
@@ -101,6 +118,7 @@ pub fn run(spec_path: &Path, stop: StopFlag) -> Result<Value, Failure> {
         stop,
         last_checkpoint: None,
         last_step: 0,
+        last_heartbeat: None,
     };
     let outcome = train(&train_spec, &mut hooks).map_err(|e| {
         out::log(format!("training failed: {e}"));

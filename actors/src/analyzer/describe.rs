@@ -56,6 +56,7 @@ pub fn describe(t: ErrorType, phase: ErrorPhase, f: &Facts) -> String {
         LlmServerError => "The LLM service failed with a server error (its model runner crashed or it answered HTTP 5xx).".into(),
         ProcessKilled => "The process was killed (SIGKILL), most often by the kernel's out-of-memory killer.".into(),
         Interrupted => "The run was interrupted (signal, shutdown, cancellation or a scheduler's time limit) before it finished.".into(),
+        Stalled => "The worker stopped making progress and was killed as hung: most often storage that stopped answering (a hung network mount, a model file that never finishes reading), a deadlocked data loader, or a GPU driver hang.".into(),
         Unknown => format!("The failure was not recognised (phase: {}).", phase.as_str()),
     }
 }

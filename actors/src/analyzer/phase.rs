@@ -170,7 +170,7 @@ pub fn of_type(t: ErrorType) -> ErrorPhase {
         DatasetFormat | DatasetTooSmall | SequenceTooLong | ChatRoles => DataLoad,
         NetworkTimeout | NetworkUnreachable | RateLimit | AuthFailed | LlmResponseInvalid
         | LlmModelNotFound | LlmServerError => Generation,
-        OomCpu | DiskFull | PermissionDenied | ProcessKilled | Interrupted | Unknown => {
+        OomCpu | DiskFull | PermissionDenied | ProcessKilled | Interrupted | Stalled | Unknown => {
             ErrorPhase::Unknown
         }
     }

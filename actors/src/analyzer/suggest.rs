@@ -155,6 +155,10 @@ fn by_type(t: ErrorType, c: Option<&Config>, f: &Facts) -> Vec<Suggestion> {
         DtypeMismatch => vec![s("Load the base model and the adapter in one precision", "The adapter must be applied in the dtype it was trained in; tunewright trains in bf16 on the GPU and f32 on the CPU.".into(), json!({}))],
         NoGradient => vec![s("Make the adapter trainable", "target_modules must name layers the model has, so that LoRA weights exist and require grad; with gradient checkpointing the inputs must require grad.".into(), json!({}))],
         DependencyMissing => vec![s("Install the package the message names", "Install (or upgrade to) the version the message asks for in the environment that runs the job.".into(), json!({}))],
+        Stalled => vec![
+            s("Check the storage the job reads", "A worker that stops in model load is usually waiting on a network mount or a file that never finishes reading: check that the base model's directory and the data directory answer (`ls`, `dd` of a weights file) and copy the model to local disk.".into(), json!({})),
+            s("Let it resume", "A stalled training is killed and resumes from its last checkpoint automatically within its retry budget; `checkpoint_every_steps` bounds what a stall can cost.".into(), json!({})),
+        ],
         Interrupted => vec![s("Resume the job", "Interrupted trainings resume from their last checkpoint automatically within the restart budget.".into(), json!({}))],
         // The LLM service's types are answered by `suggest_generation`.
         NetworkTimeout | NetworkUnreachable | RateLimit | AuthFailed | LlmResponseInvalid

@@ -104,7 +104,13 @@ impl JobExecutor for ExportExecutor {
             .map_err(|e| write_failed(format!("{}: {e}", spec_path.display())))?;
         match self
             .launcher
-            .run("export", &spec_path, ctx.stop.clone(), &mut Ignore)
+            .run(
+                "export",
+                &spec_path,
+                crate::trainer::watchdog::model_bytes(Path::new(base_model)),
+                ctx.stop.clone(),
+                &mut Ignore,
+            )
             .await?
         {
             WorkerEnd::Result(v) => {
@@ -122,6 +128,7 @@ impl JobExecutor for ExportExecutor {
                 f.log_tail = log_tail;
                 Err(f)
             }
+            WorkerEnd::Stalled { stall, log_tail } => Err(stall.failure(log_tail)),
             WorkerEnd::SpawnFailed(r) => Err(write_failed(format!(
                 "the export worker could not be started: {r}"
             ))),

@@ -9,6 +9,7 @@ pub mod checkpoints;
 pub mod events;
 pub mod process;
 pub mod remediation;
+pub mod watchdog;
 
 use std::path::{Path, PathBuf};
 
@@ -163,9 +164,15 @@ impl JobExecutor for TrainerExecutor {
                     Some(dir.to_string_lossy().into_owned())
                 }
             };
+            let worker_config = with_model_dir(&config)?;
+            let model_bytes = worker_config
+                .get("base_model")
+                .and_then(Value::as_str)
+                .map(|d| watchdog::model_bytes(Path::new(d)))
+                .unwrap_or(0);
             let spec = TrainWorkerSpec {
                 job_id: job_id.to_string(),
-                config: with_model_dir(&config)?,
+                config: worker_config,
                 dataset_path: dataset.to_string_lossy().into_owned(),
                 checkpoint_root: ctx
                     .layout
@@ -187,7 +194,13 @@ impl JobExecutor for TrainerExecutor {
             write_spec(&spec_path, &spec)?;
             let end = self
                 .launcher
-                .run("train", &spec_path, ctx.stop.clone(), &mut writer)
+                .run(
+                    "train",
+                    &spec_path,
+                    model_bytes,
+                    ctx.stop.clone(),
+                    &mut writer,
+                )
                 .await?;
             match end {
                 WorkerEnd::Result(v) => return Ok(v),
@@ -219,6 +232,9 @@ impl JobExecutor for TrainerExecutor {
                         ctx! {"reason" => format!("{why}; stopped at step {step} (checkpointed: {checkpointed})")},
                     ));
                 }
+                // A hung worker was killed: this attempt fails as stalled, and the retry policy
+                // resumes the job from its last checkpoint (docs/jobs.md).
+                WorkerEnd::Stalled { stall, log_tail } => return Err(stall.failure(log_tail)),
                 WorkerEnd::SpawnFailed(reason) => {
                     return Err(Failure::new(
                         ErrorCode::TrainingInterrupted,

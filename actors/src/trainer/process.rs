@@ -1,7 +1,9 @@
 //! One worker process: spawned from the service's own binary with an argument vector (never a
 //! shell), its stdout read as protocol lines, its stdin used for stop commands, its end mapped
 //! to an outcome. A worker that dies without a `failure` line (panic, segfault, SIGKILL) is
-//! reported with its signal or exit status and the last log lines it wrote.
+//! reported with its signal or exit status and the last log lines it wrote. A worker that
+//! stays silent past its watchdog's bound (`watchdog.rs`) is killed and reported as stalled; a
+//! cancelled worker that has not stopped after a short grace is killed.
 
 use std::collections::VecDeque;
 use std::path::{Path, PathBuf};
@@ -13,6 +15,7 @@ use tokio::process::{ChildStdin, Command};
 use tunewright_schemas::worker::{WorkerCommand, WorkerLine};
 use tunewright_schemas::Failure;
 
+use super::watchdog::{Stall, StallBounds, Watchdog};
 use crate::executor::{StopRequest, StopSignal};
 
 /// How many log lines a failure record keeps.
@@ -27,8 +30,12 @@ pub const PARENT_PID_ENV: &str = "TUNEWRIGHT_WORKER_PARENT_PID";
 pub struct WorkerLauncher {
     /// The `tunewright` binary (normally `std::env::current_exe()`).
     pub binary: PathBuf,
-    /// How long a worker may take to stop after a stop command before it is killed.
+    /// How long a worker may take to checkpoint and stop for a shutdown before it is killed.
     pub stop_grace: Duration,
+    /// How long a cancelled worker may take to stop before it is killed.
+    pub cancel_grace: Duration,
+    /// The progress watchdog's limits.
+    pub stall: StallBounds,
 }
 
 /// How a worker run ended.
@@ -48,6 +55,11 @@ pub enum WorkerEnd {
         status: String,
         log_tail: Vec<String>,
     },
+    /// The worker sent nothing within its watchdog's bound and was killed.
+    Stalled {
+        stall: Stall,
+        log_tail: Vec<String>,
+    },
     /// The worker could not be started.
     SpawnFailed(String),
 }
@@ -63,14 +75,18 @@ impl WorkerLauncher {
         WorkerLauncher {
             binary,
             stop_grace: Duration::from_secs(60),
+            cancel_grace: Duration::from_secs(10),
+            stall: StallBounds::default(),
         }
     }
 
-    /// Run `tunewright worker <sub> --spec <spec>` to its end.
+    /// Run `tunewright worker <sub> --spec <spec>` to its end; `model_bytes` (the weights it
+    /// loads) sets its watchdog's start-up allowance.
     pub async fn run(
         &self,
         sub: &str,
         spec: &Path,
+        model_bytes: u64,
         mut stop: StopSignal,
         handler: &mut dyn LineHandler,
     ) -> Result<WorkerEnd, Failure> {
@@ -115,11 +131,15 @@ impl WorkerLauncher {
         let mut lines = BufReader::new(stdout).lines();
         let mut end: Option<WorkerEnd> = None;
         let mut requested: Option<StopRequest> = stop.requested();
+        let mut kill_at: Option<tokio::time::Instant> = None;
         if let Some(r) = requested {
             send(&mut stdin, r).await;
+            kill_at = Some(tokio::time::Instant::now() + self.grace(r));
         }
-        let mut kill_at: Option<tokio::time::Instant> = None;
+        let mut watchdog = Watchdog::new(self.stall, model_bytes);
+        let mut stalled: Option<Stall> = None;
         loop {
+            let deadline = watchdog.deadline();
             let kill_sleep = async {
                 match kill_at {
                     Some(t) => tokio::time::sleep_until(t).await,
@@ -133,6 +153,7 @@ impl WorkerLauncher {
                             Ok(p) => p,
                             Err(_) => WorkerLine::Log { line: l },
                         };
+                        watchdog.saw(&parsed);
                         match &parsed {
                             WorkerLine::Log { line } => push_once(&mut tail, line.clone()),
                             WorkerLine::Result { value } => end = Some(WorkerEnd::Result(value.clone())),
@@ -159,11 +180,23 @@ impl WorkerLauncher {
                 r = stop.wait(), if requested.is_none() => {
                     requested = Some(r);
                     send(&mut stdin, r).await;
-                    kill_at = Some(tokio::time::Instant::now() + self.stop_grace);
+                    kill_at = Some(tokio::time::Instant::now() + self.grace(r));
                 }
                 _ = kill_sleep => {
+                    // SIGKILL also ends a stopped (SIGSTOP) process.
                     let _ = child.start_kill();
                     kill_at = None;
+                }
+                _ = tokio::time::sleep_until(deadline), if stalled.is_none() && requested.is_none() => {
+                    let stall = watchdog.stall();
+                    tracing::warn!(
+                        silent_secs = stall.silent_for.as_secs(),
+                        bound_secs = stall.bound.as_secs(),
+                        stage = stall.stage,
+                        "the worker made no progress within its bound; killing it"
+                    );
+                    stalled = Some(stall);
+                    let _ = child.start_kill();
                 }
             }
         }
@@ -177,6 +210,9 @@ impl WorkerLauncher {
             push_once(&mut tail, l);
         }
         let log_tail: Vec<String> = tail.into_iter().collect();
+        if let Some(stall) = stalled {
+            return Ok(WorkerEnd::Stalled { stall, log_tail });
+        }
         Ok(match (end, status) {
             (Some(WorkerEnd::Failed(mut f)), _) => {
                 if f.log_tail.is_empty() {
@@ -195,6 +231,15 @@ impl WorkerLauncher {
                 log_tail,
             },
         })
+    }
+}
+
+impl WorkerLauncher {
+    fn grace(&self, r: StopRequest) -> Duration {
+        match r {
+            StopRequest::Cancel => self.cancel_grace,
+            StopRequest::Shutdown => self.stop_grace,
+        }
     }
 }
 

@@ -1,5 +1,7 @@
 //! Checks on the name a user gives an uploaded file (`FILE_INVALID_NAME`): no traversal, no
-//! separators, not absolute, no control characters, no reserved device names, bounded length.
+//! separators, not absolute, no control characters, no invisible formatting characters (zero-width
+//! spaces and joiners, byte-order marks, bidirectional overrides: they make two names look
+//! alike, or a name look like another), no reserved device names, bounded length.
 //! The file is stored under a generated id whatever its name; the name is kept for display.
 
 use tunewright_schemas::{ctx, ErrorCode, Failure};
@@ -11,11 +13,40 @@ const RESERVED: &[&str] = &[
     "COM9", "LPT1", "LPT2", "LPT3", "LPT4", "LPT5", "LPT6", "LPT7", "LPT8", "LPT9",
 ];
 
+/// Characters that change how a name looks without being seen: Unicode's format characters
+/// (general category Cf) that can appear in a file name.
+fn is_invisible(c: char) -> bool {
+    matches!(
+        c as u32,
+        0x00AD
+            | 0x034F
+            | 0x061C
+            | 0x115F..=0x1160
+            | 0x17B4..=0x17B5
+            | 0x180B..=0x180E
+            | 0x200B..=0x200F
+            | 0x202A..=0x202E
+            | 0x2060..=0x206F
+            | 0x3164
+            | 0xFE00..=0xFE0F
+            | 0xFEFF
+            | 0xFFA0
+            | 0xFFF0..=0xFFFB
+            | 0xE0000..=0xE0FFF
+    )
+}
+
 fn invalid(name: &str, reason: &str) -> Failure {
     let shown: String = name
         .chars()
         .take(120)
-        .map(|c| if c.is_control() { '\u{FFFD}' } else { c })
+        .map(|c| {
+            if c.is_control() || is_invisible(c) {
+                '\u{FFFD}'
+            } else {
+                c
+            }
+        })
         .collect();
     Failure::new(
         ErrorCode::FileInvalidName,
@@ -33,6 +64,15 @@ pub fn check_file_name(name: &str) -> Result<&str, Failure> {
     }
     if name.chars().any(|c| c.is_control()) {
         return Err(invalid(name, "the name contains control characters"));
+    }
+    if let Some(c) = name.chars().find(|c| is_invisible(*c)) {
+        return Err(invalid(
+            name,
+            &format!(
+                "the name contains the invisible character U+{:04X} (zero-width, byte-order mark or direction override)",
+                c as u32
+            ),
+        ));
     }
     if name.contains('/') || name.contains('\\') {
         return Err(invalid(name, "the name contains a path separator"));

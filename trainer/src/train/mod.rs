@@ -82,6 +82,9 @@ pub trait TrainHooks {
     fn on_checkpoint(&mut self, c: &CheckpointRecord);
     fn on_note(&mut self, topic: &str, data: serde_json::Value);
     fn control(&mut self) -> Control;
+    /// Called after every optimizer step and every evaluation batch: the worker's sign of
+    /// life for the service's progress watchdog (docs/jobs.md).
+    fn alive(&mut self, _step: u64) {}
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -236,6 +239,7 @@ fn evaluate(
     pad_id: i64,
     device: Device,
     batch: usize,
+    (hooks, step): (&mut dyn TrainHooks, u64),
 ) -> Result<Option<f64>, TrainerError> {
     if val.examples.is_empty() {
         return Ok(None);
@@ -248,6 +252,7 @@ fn evaluate(
             loss_sum(model, &refs, pad_id, device, false).map_err(|e| e.during("evaluation"))?;
         sum += l.double_value(&[]);
         n += k;
+        hooks.alive(step);
     }
     Ok((n > 0).then(|| sum / n as f64))
 }
@@ -444,6 +449,7 @@ fn run(
         }
         state.step += 1;
         state.adam_step = opt.step;
+        hooks.alive(state.step);
         first_loss.get_or_insert(loss);
         last_loss = Some(loss);
         if state.step.is_multiple_of(cfg.logging_steps.max(1)) || state.step == total {
@@ -460,7 +466,14 @@ fn run(
             });
         }
         if cfg.eval_steps > 0 && state.step.is_multiple_of(cfg.eval_steps) {
-            eval_loss = evaluate(&model, &val_set, tok.pad_id, device, micro)?;
+            eval_loss = evaluate(
+                &model,
+                &val_set,
+                tok.pad_id,
+                device,
+                micro,
+                (&mut *hooks, state.step),
+            )?;
             if let Some(l) = eval_loss {
                 hooks.on_note(
                     "evaluation",
@@ -472,7 +485,15 @@ fn run(
             save_checkpoint(spec, &state, &opt, &model, &names, hooks)?;
         }
     }
-    eval_loss = evaluate(&model, &val_set, tok.pad_id, device, micro)?.or(eval_loss);
+    eval_loss = evaluate(
+        &model,
+        &val_set,
+        tok.pad_id,
+        device,
+        micro,
+        (&mut *hooks, state.step),
+    )?
+    .or(eval_loss);
     crate::export::write_adapter(&model, &spec.config.base_model, &spec.output_dir)?;
     Ok(TrainOutcome {
         steps: state.step,
