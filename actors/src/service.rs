@@ -179,13 +179,22 @@ impl Service {
         .await
         .map_err(internal)?;
         projects.attach(supervisor.get_cell(), registry);
-        ledger
+        // On a full disk the service starts read-only (reads work, `/ready` says why appends
+        // fail) rather than refusing: the start record is the only thing lost (docs/storage.md).
+        match ledger
             .commit(vec![Event::ServiceStarted(ServiceStarted {
                 version: env!("CARGO_PKG_VERSION").into(),
                 pid: std::process::id(),
                 recovered_events: recovered,
             })])
-            .await?;
+            .await
+        {
+            Ok(_) => {}
+            Err(f) if f.error_code == ErrorCode::StorageFull => {
+                tracing::error!(failure = %f, "the disk is full: starting read-only until space is back");
+            }
+            Err(f) => return Err(f),
+        }
         let inner = Inner {
             config,
             ledger,
