@@ -445,12 +445,21 @@ impl Service {
                 self.inner.config.scheduler.shutdown_grace + std::time::Duration::from_secs(5);
             let _ = s.call(SchedulerMsg::Shutdown, Some(grace)).await;
         }
-        self.inner
+        let stopped = self
+            .inner
             .ledger
             .commit(vec![Event::ServiceStopped(ServiceStopped {
                 reason: reason.into(),
             })])
-            .await?;
+            .await;
+        match stopped {
+            Ok(_) => {}
+            // A full disk loses only the stop record: the stop itself is clean (docs/storage.md).
+            Err(f) if f.error_code == ErrorCode::StorageFull => {
+                tracing::warn!(failure = %f, "the stop could not be recorded: the disk is full");
+            }
+            Err(f) => return Err(f),
+        }
         self.inner.supervisor.stop_children(Some("shutdown".into()));
         self.inner.supervisor.stop(Some("shutdown".into()));
         self.inner.ledger.log().close().map_err(log_failure)

@@ -42,6 +42,11 @@ pub struct ServeArgs {
     /// Bound on a clean stop after SIGTERM, in seconds (keep under systemd's TimeoutStopSec).
     #[arg(long, default_value_t = 60)]
     pub stop_timeout_secs: u64,
+    /// After a failed append, seconds the event log may keep failing to reopen before the
+    /// service exits non-zero for its supervisor (a full disk alone does not count: the service
+    /// stays up read-only, `/ready` 503, until space is back). See docs/storage.md.
+    #[arg(long, default_value_t = 300)]
+    pub log_reopen_timeout_secs: u64,
 }
 
 impl ServeArgs {

@@ -159,14 +159,16 @@ async fn run(
         notify::spawn_watchdog(move || st.service_if_started().is_some())
     };
 
+    let reopen_bound = Duration::from_secs(args.log_reopen_timeout_secs.max(1));
     let outcome = tokio::select! {
         sig = signals::stop_requested() => Ok(sig),
-        reason = service.escalated() => Err(reason),
+        reason = service.escalated() => Err(format!("supervisor gave up: {reason}")),
+        r = log_lost(service.log().clone(), reopen_bound) => Err(r),
         r = async { server_finished_early().await } => Err(r),
     };
     let reason = match &outcome {
         Ok(sig) => format!("signal {sig}"),
-        Err(r) => format!("supervisor gave up: {r}"),
+        Err(r) => r.clone(),
     };
     tracing::info!(%reason, "stopping");
     notify::stopping(&format!("stopping: {reason}"));
@@ -194,6 +196,24 @@ async fn run(
         Err(_) => return Err("the actors did not stop within the bound".into()),
     }
     outcome.map(|_| ())
+}
+
+/// Resolves when the event log has failed to reopen for longer than `bound` after a failed
+/// append: the service cannot recover by itself, so it exits non-zero for systemd (once, not a
+/// restart storm: a restart either finds the log usable or refuses it; docs/storage.md).
+async fn log_lost(log: tunewright_events::EventLog, bound: Duration) -> String {
+    loop {
+        tokio::time::sleep(Duration::from_secs(1).min(bound)).await;
+        if let Some(since) = log.reopen_failing_since() {
+            if since.elapsed() >= bound {
+                let why = log.writable().err().unwrap_or_default();
+                return format!(
+                    "the event log could not be reopened for {} s: {why}",
+                    bound.as_secs()
+                );
+            }
+        }
+    }
 }
 
 /// The HTTP server only ends when told to; this never resolves (kept for the select's shape).

@@ -105,6 +105,9 @@ pub struct SchedulerState {
     pub armed: HashSet<JobId>,
     pub rng: StdRng,
     pub shutting_down: bool,
+    /// Start-up recovery that could not write the log yet (its `first start` flag): run again
+    /// before the next message (docs/storage.md).
+    pub recovery_pending: Option<bool>,
 }
 
 impl SchedulerState {

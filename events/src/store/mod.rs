@@ -231,6 +231,16 @@ impl EventLog {
         self.inner.health.lock().ok().and_then(|h| h.since)
     }
 
+    /// Since when the writer fails to reopen the file after a failed commit (`None` while the
+    /// file is open): past a bound the service exits for its supervisor (docs/storage.md).
+    pub fn reopen_failing_since(&self) -> Option<Instant> {
+        self.inner
+            .health
+            .lock()
+            .ok()
+            .and_then(|h| h.reopen_failing_since)
+    }
+
     /// Seq of the last committed event (0 for an empty log).
     pub fn last_seq(&self) -> u64 {
         self.inner.last_seq.load(Ordering::Acquire)

@@ -65,6 +65,8 @@ pub struct WriterHealth {
     pub unwritable: Option<String>,
     /// Since when they fail.
     pub since: Option<Instant>,
+    /// Since when reopening the file fails (the service exits for systemd past a bound).
+    pub reopen_failing_since: Option<Instant>,
 }
 
 pub struct Writer {
@@ -187,9 +189,20 @@ impl Writer {
                 }
             }
         }
-        let db = super::open_for_writing(&self.path)?;
+        let db = match super::open_for_writing(&self.path) {
+            Ok(db) => db,
+            Err(e) => {
+                if let Ok(mut h) = self.health.lock() {
+                    h.reopen_failing_since.get_or_insert_with(Instant::now);
+                }
+                return Err(e);
+            }
+        };
         if let Ok(mut d) = self.db.lock() {
             *d = Some(Arc::new(db));
+        }
+        if let Ok(mut h) = self.health.lock() {
+            h.reopen_failing_since = None;
         }
         self.needs_reopen = false;
         tracing::info!(path = %self.path.display(), "reopened the event log after a failed commit");
