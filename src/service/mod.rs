@@ -150,6 +150,13 @@ async fn run(
     if parts + orphans > 0 {
         tracing::info!(parts, orphans, "removed upload leftovers of an earlier run");
     }
+    let temp_dirs = sweep::sweep_temp_dirs(&args.data_dir);
+    if temp_dirs > 0 {
+        tracing::info!(
+            temp_dirs,
+            "removed checkpoint and export temp dirs of an earlier run"
+        );
+    }
     state.set_service(service.clone());
     let last_seq = service.log().last_seq();
     tracing::info!(last_seq, "ready");
