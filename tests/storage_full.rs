@@ -149,3 +149,40 @@ async fn a_full_disk_is_507_and_not_ready_and_writes_resume_once_space_is_back()
     let r = s.upload(&project, "doc.txt", b"words ".repeat(1000)).await;
     assert_eq!(r.status(), 201);
 }
+
+#[tokio::test]
+async fn a_log_that_cannot_be_reopened_stops_the_service_once_past_the_bound() {
+    let Some(fs) = Tmpfs::mount("8m") else { return };
+    let data = fs.0.path().join("data");
+    std::fs::create_dir_all(&data).unwrap();
+    let logs = tempfile::tempdir().unwrap();
+    let mut s = Server::start_with(
+        Options::default()
+            .data_dir(&data)
+            .args(&["--log-dir", logs.path().to_str().unwrap()])
+            .args(&["--log-reopen-timeout-secs", "2"]),
+    )
+    .await;
+    let _filler = fill(fs.0.path());
+    // Take the log away behind the service's back, then make an append fail: the writer's
+    // reopen finds no log, and keeps finding none.
+    std::fs::rename(data.join("events.redb"), fs.0.path().join("moved.redb")).unwrap();
+    let mut failed = false;
+    for i in 0..2000 {
+        let r = s
+            .post_json(
+                "/api/v1/projects",
+                serde_json::json!({"name": format!("p{i}")}),
+            )
+            .await;
+        if r.status() != 201 {
+            failed = true;
+            break;
+        }
+    }
+    assert!(failed, "the log never hit the full disk");
+    let started = Instant::now();
+    let status = s.wait_exit();
+    assert_eq!(status.code(), Some(1), "exits non-zero for systemd");
+    assert!(started.elapsed() < Duration::from_secs(30));
+}

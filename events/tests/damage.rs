@@ -138,7 +138,7 @@ fn a_file_one_byte_short_is_refused_by_both_and_left_unchanged() {
     let short = &good[..good.len() - 1];
     let dir = tempfile::tempdir().unwrap();
     let path = write_damaged(dir.path(), short);
-    let c = check(&path).err().expect("the check refuses a short file");
+    let c = check(&path).expect_err("the check refuses a short file");
     let o = EventLog::open(&path).err().expect("the open refuses it");
     assert!(c.is_damage() && o.is_damage(), "{c} / {o}");
     assert_eq!(std::fs::read(&path).unwrap(), short);
@@ -195,9 +195,7 @@ fn salvage_copies_every_readable_event_and_skips_a_damaged_record() {
     );
     assert!(matches!(events[0].event, Event::ProjectCreated(_)));
     fresh.close().unwrap();
-    let again = salvage(&path, &to)
-        .err()
-        .expect("an existing log is refused");
+    let again = salvage(&path, &to).expect_err("an existing log is refused");
     assert!(again.to_string().contains("already exists"), "{again}");
 }
 

@@ -102,7 +102,7 @@ fn a_full_disk_fails_the_batch_and_appends_work_again_once_space_is_back() {
         other => panic!("expected a full disk, got {other}"),
     }
     let last = log.last_seq();
-    let reason = log.writable().err().expect("not writable while full");
+    let reason = log.writable().expect_err("not writable while full");
     assert!(reason.contains("full"), "{reason}");
     assert!(log.unwritable_since().is_some());
 

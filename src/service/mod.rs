@@ -199,7 +199,12 @@ async fn run(
     }
     match stopped {
         Ok(Ok(())) => tracing::info!("stopped cleanly"),
-        Ok(Err(f)) => return Err(format!("stopping failed: {f}")),
+        Ok(Err(f)) => {
+            return Err(match &outcome {
+                Err(why) => format!("{why}; then stopping failed: {f}"),
+                Ok(_) => format!("stopping failed: {f}"),
+            })
+        }
         Err(_) => return Err("the actors did not stop within the bound".into()),
     }
     outcome.map(|_| ())

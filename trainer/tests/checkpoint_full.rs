@@ -87,9 +87,7 @@ fn a_full_disk_at_a_checkpoint_is_storage_full_leaves_no_temp_dir_and_resumes_la
         disk: disk.clone(),
         checkpoints: Vec::new(),
     };
-    let err = train(&spec(&disk), &mut hooks)
-        .err()
-        .expect("the second checkpoint fails");
+    let err = train(&spec(&disk), &mut hooks).expect_err("the second checkpoint fails");
     let failure = err.to_failure();
     assert_eq!(failure.error_code, ErrorCode::StorageFull, "{failure:?}");
     assert_eq!(failure.phase, Some(ErrorPhase::Checkpoint), "{failure:?}");
