@@ -60,13 +60,14 @@ impl Actor for Scheduler {
             rng,
             shutting_down: false,
             recovery_pending: None,
+            log_retry_armed: false,
         };
         let first = st
             .args
             .first_start
             .swap(false, std::sync::atomic::Ordering::AcqRel);
         if let Err(e) = recovery::recover(&me, &mut st, first).await {
-            log_unwritable(&me, e)?;
+            log_unwritable(&me, &mut st, e)?;
             st.recovery_pending = Some(first);
         }
         let _ = me.send_message(SchedulerMsg::Wake);
@@ -81,7 +82,7 @@ impl Actor for Scheduler {
     ) -> Result<(), ActorProcessingErr> {
         match handle_msg(&me, msg, st).await {
             Ok(()) => Ok(()),
-            Err(e) => log_unwritable(&me, e),
+            Err(e) => log_unwritable(&me, st, e),
         }
     }
 }
@@ -89,9 +90,11 @@ impl Actor for Scheduler {
 /// How long the scheduler waits before trying again after the log could not be written.
 const LOG_RETRY: Duration = Duration::from_secs(2);
 
-/// A failure to write the log: logged, and a `Wake` scheduled; any other error is returned.
+/// A failure to write the log: logged, and one `Wake` scheduled (not one per failure: outcomes
+/// are redelivered often); any other error is returned.
 fn log_unwritable(
     me: &ActorRef<SchedulerMsg>,
+    st: &mut SchedulerState,
     e: ActorProcessingErr,
 ) -> Result<(), ActorProcessingErr> {
     let is_log = e
@@ -107,7 +110,10 @@ fn log_unwritable(
         return Err(e);
     }
     tracing::warn!(error = %e, retry_secs = LOG_RETRY.as_secs(), "the scheduler could not write the event log; trying again later");
-    timers::schedule(me, LOG_RETRY, SchedulerMsg::Wake);
+    if !st.log_retry_armed {
+        st.log_retry_armed = true;
+        timers::schedule(me, LOG_RETRY, SchedulerMsg::Wake);
+    }
     Ok(())
 }
 
@@ -117,6 +123,9 @@ async fn handle_msg(
     st: &mut SchedulerState,
 ) -> Result<(), ActorProcessingErr> {
     let me = me.clone();
+    if matches!(msg, SchedulerMsg::Wake) {
+        st.log_retry_armed = false;
+    }
     if let Some(first) = st.recovery_pending {
         recovery::recover(&me, st, first).await?;
         st.recovery_pending = None;

@@ -108,6 +108,8 @@ pub struct SchedulerState {
     /// Start-up recovery that could not write the log yet (its `first start` flag): run again
     /// before the next message (docs/storage.md).
     pub recovery_pending: Option<bool>,
+    /// Whether a `Wake` is already scheduled to retry after the log could not be written.
+    pub log_retry_armed: bool,
 }
 
 impl SchedulerState {
