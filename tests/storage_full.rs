@@ -117,9 +117,11 @@ async fn a_full_disk_is_507_and_not_ready_and_writes_resume_once_space_is_back()
     .await;
     assert!(v["detail"].as_str().unwrap().contains("events.redb"), "{v}");
 
-    // Reads work; /ready says why the service takes no writes.
+    // Reads work (the API and the replay tool); /ready says why the service takes no writes.
     let r = s.get(&format!("/api/v1/projects/{project}")).await;
     assert_eq!(r.status(), 200);
+    let (ok, out) = support::replay_verify(&data);
+    assert!(ok, "replay verify on a full disk while the service runs: {out}");
     let (status, body) = ready_status(&s).await;
     assert_eq!(status, 503, "{body}");
     assert_eq!(body["error_code"], "SERVICE_UNAVAILABLE");
