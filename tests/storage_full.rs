@@ -121,7 +121,10 @@ async fn a_full_disk_is_507_and_not_ready_and_writes_resume_once_space_is_back()
     let r = s.get(&format!("/api/v1/projects/{project}")).await;
     assert_eq!(r.status(), 200);
     let (ok, out) = support::replay_verify(&data);
-    assert!(ok, "replay verify on a full disk while the service runs: {out}");
+    assert!(
+        ok,
+        "replay verify on a full disk while the service runs: {out}"
+    );
     let (status, body) = ready_status(&s).await;
     assert_eq!(status, 503, "{body}");
     assert_eq!(body["error_code"], "SERVICE_UNAVAILABLE");
