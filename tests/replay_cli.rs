@@ -198,6 +198,81 @@ fn a_damaged_record_is_named_by_its_seq() {
     assert!(text(&o).1.contains("seq 2"));
 }
 
+/// Flip one payload byte of seq 2 behind the log's back (redb's structure stays intact).
+fn damage_seq_2(dir: &Path) {
+    let db = redb::Database::builder()
+        .set_concurrency_mode(redb::ConcurrencyMode::SingleWriter)
+        .open(dir.join("events.redb"))
+        .unwrap();
+    let t = db.begin_write().unwrap();
+    {
+        let mut table = t
+            .open_table(redb::TableDefinition::<u64, &[u8]>::new("events"))
+            .unwrap();
+        let mut bytes = table.get(2).unwrap().unwrap().value().to_vec();
+        let mid = bytes.len() / 2;
+        bytes[mid] ^= 0xff;
+        table.insert(2, bytes.as_slice()).unwrap();
+    }
+    t.commit().unwrap();
+}
+
+#[test]
+fn serve_and_verify_refuse_a_damaged_log_alike_and_salvage_is_the_way_out() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    std::fs::create_dir_all(&data).unwrap();
+    make_log(&data);
+    damage_seq_2(&data);
+    let log = data.join("events.redb");
+    let before = std::fs::read(&log).unwrap();
+
+    let o = replay(&data, &["verify"]);
+    assert_eq!(o.status.code(), Some(1));
+    let verify_err = text(&o).1;
+    assert!(verify_err.contains("seq 2"), "{verify_err}");
+    assert!(verify_err.contains("replay salvage"), "{verify_err}");
+
+    // serve refuses the same log with EVENT_LOG_ERROR and the same next step, writing nothing.
+    let o = Command::new(env!("CARGO_BIN_EXE_tunewright"))
+        .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+        .arg(&data)
+        .arg("--log-dir")
+        .arg(dir.path().join("logs"))
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(1), "{:?}", text(&o));
+    let serve_err = text(&o).1;
+    assert!(serve_err.contains("EVENT_LOG_ERROR"), "{serve_err}");
+    assert!(serve_err.contains("seq 2"), "{serve_err}");
+    assert!(serve_err.contains("replay salvage"), "{serve_err}");
+    assert!(!serve_err.contains("panicked"), "{serve_err}");
+    assert_eq!(
+        std::fs::read(&log).unwrap(),
+        before,
+        "a refused start wrote to the log"
+    );
+
+    let fresh = dir.path().join("fresh");
+    let o = replay(&data, &["salvage", "--to", fresh.to_str().unwrap()]);
+    assert!(o.status.success(), "{:?}", text(&o));
+    let out = text(&o).0;
+    assert!(out.contains("skipped: seq 2:"), "{out}");
+    assert!(out.contains("salvaged 2 events"), "{out}");
+    let o = replay(&fresh, &["verify"]);
+    assert!(o.status.success(), "{:?}", text(&o));
+    assert!(text(&o).0.contains("2 events"), "{:?}", text(&o));
+    assert_eq!(std::fs::read(&log).unwrap(), before, "salvage only reads");
+
+    let o = replay(&data, &["salvage", "--to", fresh.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        text(&o).1.contains("already holds an event log"),
+        "{:?}",
+        text(&o)
+    );
+}
+
 #[test]
 fn a_truncated_file_gives_a_message_not_a_panic() {
     let dir = tempfile::tempdir().unwrap();
@@ -212,7 +287,7 @@ fn a_truncated_file_gives_a_message_not_a_panic() {
         assert_eq!(o.status.code(), Some(1), "truncated to {keep}");
         let (_, err) = text(&o);
         assert!(
-            err.starts_with("tunewright replay: "),
+            err.starts_with("tunewright replay: ") || err.starts_with("verify FAILED: "),
             "truncated to {keep}: {err}"
         );
         assert!(!err.contains("RUST_BACKTRACE"), "{err}");

@@ -65,7 +65,24 @@ impl Ledger {
     }
 }
 
-/// A log failure as the catalog's `EVENT_LOG_ERROR`.
+/// A log failure as the catalog's code: a full disk is `STORAGE_FULL` with the path and the free
+/// space, anything else `EVENT_LOG_ERROR` (a damaged log's reason names the file, the operation
+/// and the next step; docs/storage.md).
 pub fn log_failure(e: LogError) -> Failure {
-    Failure::new(ErrorCode::EventLogError, ctx! {"reason" => e.to_string()})
+    match &e {
+        LogError::StorageFull {
+            path,
+            free_bytes,
+            reason,
+            ..
+        } => Failure::new(
+            ErrorCode::StorageFull,
+            ctx! {
+                "path" => path.display().to_string(),
+                "free_bytes" => free_bytes.map(|b| b.to_string()).unwrap_or_else(|| "unknown".into()),
+                "reason" => reason.clone()
+            },
+        ),
+        _ => Failure::new(ErrorCode::EventLogError, ctx! {"reason" => e.to_string()}),
+    }
 }

@@ -179,13 +179,22 @@ impl Service {
         .await
         .map_err(internal)?;
         projects.attach(supervisor.get_cell(), registry);
-        ledger
+        // On a full disk the service starts read-only (reads work, `/ready` says why appends
+        // fail) rather than refusing: the start record is the only thing lost (docs/storage.md).
+        match ledger
             .commit(vec![Event::ServiceStarted(ServiceStarted {
                 version: env!("CARGO_PKG_VERSION").into(),
                 pid: std::process::id(),
                 recovered_events: recovered,
             })])
-            .await?;
+            .await
+        {
+            Ok(_) => {}
+            Err(f) if f.error_code == ErrorCode::StorageFull => {
+                tracing::error!(failure = %f, "the disk is full: starting read-only until space is back");
+            }
+            Err(f) => return Err(f),
+        }
         let inner = Inner {
             config,
             ledger,
@@ -436,12 +445,21 @@ impl Service {
                 self.inner.config.scheduler.shutdown_grace + std::time::Duration::from_secs(5);
             let _ = s.call(SchedulerMsg::Shutdown, Some(grace)).await;
         }
-        self.inner
+        let stopped = self
+            .inner
             .ledger
             .commit(vec![Event::ServiceStopped(ServiceStopped {
                 reason: reason.into(),
             })])
-            .await?;
+            .await;
+        match stopped {
+            Ok(_) => {}
+            // A full disk loses only the stop record: the stop itself is clean (docs/storage.md).
+            Err(f) if f.error_code == ErrorCode::StorageFull => {
+                tracing::warn!(failure = %f, "the stop could not be recorded: the disk is full");
+            }
+            Err(f) => return Err(f),
+        }
         self.inner.supervisor.stop_children(Some("shutdown".into()));
         self.inner.supervisor.stop(Some("shutdown".into()));
         self.inner.ledger.log().close().map_err(log_failure)

@@ -17,4 +17,4 @@ pub mod timestamp;
 
 pub use event::{Event, StoredEvent, StreamId};
 pub use projection::State;
-pub use store::{EventLog, LogError, LogOptions, LogReader};
+pub use store::{check, EventLog, LogError, LogOptions, LogReader};

@@ -71,6 +71,7 @@ catalog! {
     CrossOriginRefused => ("CROSS_ORIGIN_REFUSED", 403, false, "A state-changing request from {origin} was refused: only this service's own pages may change state"),
     ServiceUnavailable => ("SERVICE_UNAVAILABLE", 503, true, "The service is not ready: {reason}"),
     EventLogError => ("EVENT_LOG_ERROR", 500, false, "The event log failed: {reason}"),
+    StorageFull => ("STORAGE_FULL", 507, true, "The disk holding {path} is full ({free_bytes} bytes free): {reason}"),
     // Project.
     ProjectNotFound => ("PROJECT_NOT_FOUND", 404, false, "Project {project_id} does not exist"),
     ProjectInvalidStatus => ("PROJECT_INVALID_STATUS", 409, false, "Project {project_id} is '{status}': cannot {operation}"),

@@ -1,5 +1,6 @@
-//! `GET /health` (the process answers) and `GET /ready` (recovered, actors up, not draining;
-//! else 503 `SERVICE_UNAVAILABLE`).
+//! `GET /health` (the process answers) and `GET /ready` (recovered, actors up, the event log
+//! writable, not draining; else 503 `SERVICE_UNAVAILABLE` with the reason: a full disk is
+//! named with its free space, docs/storage.md).
 
 use axum::extract::State;
 use axum::Json;
@@ -38,7 +39,7 @@ pub async fn health() -> Json<HealthOut> {
 #[utoipa::path(get, path = "/ready", tag = "service",
     responses(
         (status = 200, description = "Ready", body = ReadyOut),
-        (status = 503, description = "SERVICE_UNAVAILABLE: recovering or stopping", body = ErrorBody),
+        (status = 503, description = "SERVICE_UNAVAILABLE: recovering, stopping, or the event log cannot be written (e.g. a full disk)", body = ErrorBody),
     ))]
 pub async fn ready(State(st): State<AppState>) -> ApiResult<Json<ReadyOut>> {
     if st.is_draining() {
@@ -47,6 +48,11 @@ pub async fn ready(State(st): State<AppState>) -> ApiResult<Json<ReadyOut>> {
     let service = st.service()?;
     if !service.is_ready() {
         return Err(unavailable("the actors are not up"));
+    }
+    if let Err(reason) = service.log().writable() {
+        return Err(unavailable(&format!(
+            "the event log cannot be written (reads still work): {reason}"
+        )));
     }
     Ok(Json(ReadyOut {
         status: "ready".into(),

@@ -2,6 +2,7 @@
 
 pub mod args;
 pub mod list;
+pub mod salvage;
 pub mod scan;
 pub mod state;
 pub mod stats;
@@ -21,11 +22,13 @@ pub fn run(args: &ReplayArgs) -> Result<ExitCode, String> {
         ));
     }
     let path = tunewright_schemas::DataLayout::new(&args.data_dir).event_log();
-    let reader = LogReader::open(&path).map_err(|e| e.to_string())?;
+    let open = || LogReader::open(&path).map_err(|e| e.to_string());
     match &args.command {
-        ReplayCommand::List(a) => list::run(&reader, a),
-        ReplayCommand::Verify => verify::run(&reader),
-        ReplayCommand::State(a) => state::run(&reader, a),
-        ReplayCommand::Stats(a) => stats::run(&reader, a),
+        // Salvage reads the damaged file its own way (it may not open at all).
+        ReplayCommand::Salvage(a) => salvage::run(&path, a),
+        ReplayCommand::List(a) => list::run(&open()?, a),
+        ReplayCommand::Verify => verify::run(&path),
+        ReplayCommand::State(a) => state::run(&open()?, a),
+        ReplayCommand::Stats(a) => stats::run(&open()?, a),
     }
 }

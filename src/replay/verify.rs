@@ -1,11 +1,33 @@
-//! `replay verify`: decode every record, check seqs are gapless, fold the projections and check
-//! their invariants. The first problem is printed and the exit status is 1.
+//! `replay verify`: first the check `serve` runs before it opens the log for writing (the same
+//! open, read-only; every record; the stream index: what it refuses, verify reports), then
+//! check seqs are gapless, fold the projections and check their invariants. The first problem
+//! is printed and the exit status is 1.
 
 use std::process::ExitCode;
 
-use tunewright_events::{LogReader, State};
+use std::path::Path;
 
-pub fn run(reader: &LogReader) -> Result<ExitCode, String> {
+use tunewright_events::{check, LogError, LogReader, State};
+
+pub fn run(path: &Path) -> Result<ExitCode, String> {
+    let in_use = match check(path) {
+        Ok(_) => false,
+        // A running service holds the log: it opened it, so check what a reader sees.
+        Err(LogError::InUse { .. }) => true,
+        Err(e @ LogError::Missing { .. }) => return Err(e.to_string()),
+        Err(e) => {
+            eprintln!("verify FAILED: {e}");
+            return Ok(ExitCode::from(1));
+        }
+    };
+    let reader = LogReader::open(path).map_err(|e| e.to_string())?;
+    let reader = &reader;
+    if in_use {
+        if let Err(e) = reader.check() {
+            eprintln!("verify FAILED: {e}");
+            return Ok(ExitCode::from(1));
+        }
+    }
     let mut state = State::new();
     let mut expected = 1u64;
     let mut problem: Option<String> = None;

@@ -71,6 +71,11 @@ pub struct ServeArgs {
     /// Seconds a cancelled worker may take to stop before it is killed.
     #[arg(long, default_value_t = 10)]
     pub cancel_grace_secs: u64,
+    /// After a failed append, seconds the event log may keep failing to reopen before the
+    /// service exits non-zero for its supervisor (a full disk alone does not count: the service
+    /// stays up read-only, `/ready` 503, until space is back). See docs/storage.md.
+    #[arg(long, default_value_t = 300)]
+    pub log_reopen_timeout_secs: u64,
 }
 
 /// `IP:PORT`, or `HOST:PORT` resolved to its first address (IPv4 first: `localhost` is

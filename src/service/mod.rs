@@ -155,6 +155,13 @@ async fn run(
     if parts + orphans > 0 {
         tracing::info!(parts, orphans, "removed upload leftovers of an earlier run");
     }
+    let temp_dirs = sweep::sweep_temp_dirs(&args.data_dir);
+    if temp_dirs > 0 {
+        tracing::info!(
+            temp_dirs,
+            "removed checkpoint and export temp dirs of an earlier run"
+        );
+    }
     state.set_service(service.clone());
     let last_seq = service.log().last_seq();
     tracing::info!(last_seq, "ready");
@@ -164,14 +171,16 @@ async fn run(
         notify::spawn_watchdog(move || st.service_if_started().is_some())
     };
 
+    let reopen_bound = Duration::from_secs(args.log_reopen_timeout_secs.max(1));
     let outcome = tokio::select! {
         sig = signals::stop_requested() => Ok(sig),
-        reason = service.escalated() => Err(reason),
+        reason = service.escalated() => Err(format!("supervisor gave up: {reason}")),
+        r = log_lost(service.log().clone(), reopen_bound) => Err(r),
         r = async { server_finished_early().await } => Err(r),
     };
     let reason = match &outcome {
         Ok(sig) => format!("signal {sig}"),
-        Err(r) => format!("supervisor gave up: {r}"),
+        Err(r) => r.clone(),
     };
     tracing::info!(%reason, "stopping");
     notify::stopping(&format!("stopping: {reason}"));
@@ -195,10 +204,33 @@ async fn run(
     }
     match stopped {
         Ok(Ok(())) => tracing::info!("stopped cleanly"),
-        Ok(Err(f)) => return Err(format!("stopping failed: {f}")),
+        Ok(Err(f)) => {
+            return Err(match &outcome {
+                Err(why) => format!("{why}; then stopping failed: {f}"),
+                Ok(_) => format!("stopping failed: {f}"),
+            })
+        }
         Err(_) => return Err("the actors did not stop within the bound".into()),
     }
     outcome.map(|_| ())
+}
+
+/// Resolves when the event log has failed to reopen for longer than `bound` after a failed
+/// append: the service cannot recover by itself, so it exits non-zero for systemd (once, not a
+/// restart storm: a restart either finds the log usable or refuses it; docs/storage.md).
+async fn log_lost(log: tunewright_events::EventLog, bound: Duration) -> String {
+    loop {
+        tokio::time::sleep(Duration::from_secs(1).min(bound)).await;
+        if let Some(since) = log.reopen_failing_since() {
+            if since.elapsed() >= bound {
+                let why = log.writable().err().unwrap_or_default();
+                return format!(
+                    "the event log could not be reopened for {} s: {why}",
+                    bound.as_secs()
+                );
+            }
+        }
+    }
 }
 
 /// The HTTP server only ends when told to; this never resolves (kept for the select's shape).

@@ -49,6 +49,15 @@ pub enum TrainerError {
     Checkpoint { path: PathBuf, reason: String },
     #[error("I/O on {path}: {reason}")]
     Io { path: PathBuf, reason: String },
+    /// The disk filled while writing `path` during `phase` (`checkpoint` or `export`);
+    /// retryable: a retry resumes from the last good checkpoint once space is back.
+    #[error("the disk is full writing {path} during {phase}: {reason}")]
+    StorageFull {
+        path: PathBuf,
+        phase: String,
+        free_bytes: Option<u64>,
+        reason: String,
+    },
 }
 
 /// The base model's size and the memory levers in use, carried by a `TRAINING_OOM` failure's
@@ -107,6 +116,17 @@ impl TrainerError {
                 phase: phase.to_string(),
                 message,
             },
+            TrainerError::StorageFull {
+                path,
+                free_bytes,
+                reason,
+                ..
+            } => TrainerError::StorageFull {
+                path,
+                phase: phase.to_string(),
+                free_bytes,
+                reason,
+            },
             other => other,
         }
     }
@@ -133,6 +153,24 @@ impl TrainerError {
             TrainerError::NoGpu => ErrorCode::TrainingNoGpu,
             TrainerError::Checkpoint { .. } => ErrorCode::CheckpointNotFound,
             TrainerError::Io { .. } => ErrorCode::InternalError,
+            TrainerError::StorageFull { .. } => ErrorCode::StorageFull,
+        }
+    }
+
+    /// A write of `path` that failed with `e`: a full disk is `StorageFull`, anything else
+    /// `ExportWrite` (the phase is set by `during`).
+    pub fn write(path: &Path, e: std::io::Error) -> TrainerError {
+        if crate::space::is_full(&e) {
+            TrainerError::StorageFull {
+                path: path.to_path_buf(),
+                phase: "export".into(),
+                free_bytes: crate::space::free_bytes(path),
+                reason: e.to_string(),
+            }
+        } else {
+            TrainerError::ExportWrite {
+                reason: format!("{}: {e}", path.display()),
+            }
         }
     }
 
@@ -147,7 +185,9 @@ impl TrainerError {
             _ => None,
         };
         match self {
-            TrainerError::Oom { phase, .. } | TrainerError::Torch { phase, .. } => word(phase),
+            TrainerError::Oom { phase, .. }
+            | TrainerError::Torch { phase, .. }
+            | TrainerError::StorageFull { phase, .. } => word(phase),
             TrainerError::ModelNotFound { .. }
             | TrainerError::UnsupportedArch { .. }
             | TrainerError::ModelLoad { .. } => Some(ErrorPhase::ModelLoad),
@@ -217,6 +257,27 @@ impl TrainerError {
                 ctx! { "path" => path.display().to_string(), "reason" => reason }
             }
             TrainerError::ExportWrite { reason } => ctx! { "reason" => reason },
+            TrainerError::StorageFull {
+                path,
+                phase,
+                free_bytes,
+                reason,
+            } => {
+                // The directory as the user knows it: not the write's hidden temp dir.
+                let dir = path
+                    .ancestors()
+                    .skip(1)
+                    .find(|d| {
+                        !d.file_name()
+                            .is_some_and(|n| n.to_string_lossy().starts_with('.'))
+                    })
+                    .unwrap_or(path);
+                ctx! {
+                    "path" => dir.display().to_string(),
+                    "free_bytes" => free_bytes.map(|b| b.to_string()).unwrap_or_else(|| "unknown".into()),
+                    "reason" => format!("writing the {phase} failed: {reason}")
+                }
+            }
         };
         let mut failure = Failure::new(self.code(), context);
         failure.phase = self.phase();

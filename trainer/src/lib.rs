@@ -8,6 +8,7 @@ pub mod device;
 pub mod error;
 pub mod export;
 pub mod model;
+pub mod space;
 pub mod train;
 
 pub use error::TrainerError;

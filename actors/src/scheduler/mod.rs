@@ -9,6 +9,11 @@
 //! - `recovery`: the queue rebuilt at start. - `cancel`. - `queue_timeout`.
 //! - `timers`: messages to itself later. - `delivery`: outcomes reaching a live scheduler.
 //! - `state`: what the parts share.
+//!
+//! A log that cannot be written (a full disk; docs/storage.md) does not crash the scheduler:
+//! nothing was recorded, so a restart would only fail the same way (a restart storm). The
+//! message's work is left undone (a queued job stays queued, an outcome is delivered again by
+//! its sink, an unfinished recovery is run again) and a `Wake` is scheduled to try again.
 
 mod cancel;
 mod delivery;
@@ -54,12 +59,17 @@ impl Actor for Scheduler {
             armed: Default::default(),
             rng,
             shutting_down: false,
+            recovery_pending: None,
+            log_retry_armed: false,
         };
         let first = st
             .args
             .first_start
             .swap(false, std::sync::atomic::Ordering::AcqRel);
-        recovery::recover(&me, &mut st, first).await?;
+        if let Err(e) = recovery::recover(&me, &mut st, first).await {
+            log_unwritable(&me, &mut st, e)?;
+            st.recovery_pending = Some(first);
+        }
         let _ = me.send_message(SchedulerMsg::Wake);
         Ok(st)
     }
@@ -70,6 +80,57 @@ impl Actor for Scheduler {
         msg: Self::Msg,
         st: &mut SchedulerState,
     ) -> Result<(), ActorProcessingErr> {
+        match handle_msg(&me, msg, st).await {
+            Ok(()) => Ok(()),
+            Err(e) => log_unwritable(&me, st, e),
+        }
+    }
+}
+
+/// How long the scheduler waits before trying again after the log could not be written.
+const LOG_RETRY: Duration = Duration::from_secs(2);
+
+/// A failure to write the log: logged, and one `Wake` scheduled (not one per failure: outcomes
+/// are redelivered often); any other error is returned.
+fn log_unwritable(
+    me: &ActorRef<SchedulerMsg>,
+    st: &mut SchedulerState,
+    e: ActorProcessingErr,
+) -> Result<(), ActorProcessingErr> {
+    let is_log = e
+        .downcast_ref::<tunewright_schemas::Failure>()
+        .is_some_and(|f| {
+            matches!(
+                f.error_code,
+                tunewright_schemas::ErrorCode::StorageFull
+                    | tunewright_schemas::ErrorCode::EventLogError
+            )
+        });
+    if !is_log {
+        return Err(e);
+    }
+    tracing::warn!(error = %e, retry_secs = LOG_RETRY.as_secs(), "the scheduler could not write the event log; trying again later");
+    if !st.log_retry_armed {
+        st.log_retry_armed = true;
+        timers::schedule(me, LOG_RETRY, SchedulerMsg::Wake);
+    }
+    Ok(())
+}
+
+async fn handle_msg(
+    me: &ActorRef<SchedulerMsg>,
+    msg: SchedulerMsg,
+    st: &mut SchedulerState,
+) -> Result<(), ActorProcessingErr> {
+    let me = me.clone();
+    if matches!(msg, SchedulerMsg::Wake) {
+        st.log_retry_armed = false;
+    }
+    if let Some(first) = st.recovery_pending {
+        recovery::recover(&me, st, first).await?;
+        st.recovery_pending = None;
+    }
+    {
         match msg {
             SchedulerMsg::Wake => dispatch::dispatch(&me, st).await?,
             SchedulerMsg::AttemptFinished {
@@ -78,6 +139,8 @@ impl Actor for Scheduler {
                 outcome,
                 ack,
             } => {
+                // Acknowledged only once recorded: if the log cannot be written, the ack is
+                // dropped and the sink delivers the outcome again.
                 outcome::finished(&me, st, job_id, attempt, outcome).await?;
                 if let Some(ack) = ack {
                     let _ = ack.send(());

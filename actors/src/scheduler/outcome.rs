@@ -21,18 +21,41 @@ pub async fn finished(
     attempt: u32,
     outcome: Outcome,
 ) -> Result<(), ActorProcessingErr> {
+    // Left in `running` until the outcome is recorded: if the log cannot be written, the
+    // outcome is delivered again and must still find its attempt.
     let was_running = st
         .args
         .running
         .lock()
         .ok()
-        .and_then(|mut m| m.remove(&job_id));
+        .is_some_and(|m| m.contains_key(&job_id));
     let Some(job) = st.args.ledger.read(|s| s.jobs.get(&job_id).cloned()) else {
+        forget(st, job_id);
         return Ok(());
     };
-    if job.status != JobStatus::Running || job.attempts != attempt || was_running.is_none() {
+    if job.status != JobStatus::Running || job.attempts != attempt || !was_running {
+        forget(st, job_id);
         return Ok(());
     }
+    record(me, st, job, attempt, outcome).await?;
+    forget(st, job_id);
+    Ok(())
+}
+
+fn forget(st: &mut SchedulerState, job_id: JobId) {
+    if let Ok(mut m) = st.args.running.lock() {
+        m.remove(&job_id);
+    }
+}
+
+async fn record(
+    me: &ActorRef<SchedulerMsg>,
+    st: &mut SchedulerState,
+    job: tunewright_events::projection::JobView,
+    attempt: u32,
+    outcome: Outcome,
+) -> Result<(), ActorProcessingErr> {
+    let job_id = job.id;
     match outcome {
         Ok(result) => {
             metrics::counter!("tunewright_jobs_total", "kind" => job.kind.as_str(), "status" => "success")

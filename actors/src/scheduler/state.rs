@@ -105,6 +105,11 @@ pub struct SchedulerState {
     pub armed: HashSet<JobId>,
     pub rng: StdRng,
     pub shutting_down: bool,
+    /// Start-up recovery that could not write the log yet (its `first start` flag): run again
+    /// before the next message (docs/storage.md).
+    pub recovery_pending: Option<bool>,
+    /// Whether a `Wake` is already scheduled to retry after the log could not be written.
+    pub log_retry_armed: bool,
 }
 
 impl SchedulerState {

@@ -169,7 +169,19 @@ impl LineHandler for JobEventWriter {
             }
             _ => return Ok(()),
         };
-        self.sink.record(vec![event]).await
+        let advisory = matches!(event, Event::JobProgress(_) | Event::JobNote(_));
+        match self.sink.record(vec![event]).await {
+            // Progress and notes are what a training reports along the way: one that cannot be
+            // written (a full disk) is dropped with a warning rather than failing the training;
+            // a checkpoint must be recorded to be resumed from, so its failure fails the attempt
+            // (docs/storage.md).
+            Err(f) if advisory => {
+                metrics::counter!("tunewright_progress_events_dropped_total").increment(1);
+                tracing::warn!(job = %self.job_id, failure = %f, "a progress event could not be recorded; the training goes on");
+                Ok(())
+            }
+            other => other,
+        }
     }
 }
 

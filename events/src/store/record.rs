@@ -132,6 +132,25 @@ pub fn parse(seq: u64, bytes: &[u8]) -> Result<RawRecord<'_>, LogError> {
     })
 }
 
+/// If `bytes` starts with a whole record (format byte, a length that fits, a matching CRC),
+/// its length; for the salvage's scan of raw file bytes.
+pub fn record_at(bytes: &[u8]) -> Option<usize> {
+    if bytes.len() < HEADER + 4 || bytes[0] != RECORD_FORMAT || !matches!(bytes[9], 1..=3) {
+        return None;
+    }
+    let len = u32::from_le_bytes([bytes[30], bytes[31], bytes[32], bytes[33]]) as usize;
+    let total = HEADER.checked_add(len)?.checked_add(4)?;
+    if len > MAX_PAYLOAD_BYTES || total > bytes.len() {
+        return None;
+    }
+    parse(0, &bytes[..total]).ok().map(|_| total)
+}
+
+/// The stream key bytes of a framed record.
+pub fn stream_bytes(bytes: &[u8]) -> Option<&[u8]> {
+    bytes.get(9..26)
+}
+
 /// Parse and decode a record into the event it holds.
 pub fn decode(seq: u64, bytes: &[u8]) -> Result<StoredEvent, LogError> {
     let raw = parse(seq, bytes)?;

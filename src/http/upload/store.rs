@@ -21,6 +21,29 @@ pub fn write_failed(name: &str, e: impl std::fmt::Display) -> Failure {
     .caused_by(e.to_string())
 }
 
+/// An I/O error while writing `path`: a full disk is `STORAGE_FULL` (507) with the directory
+/// and its free space (docs/storage.md); anything else is `write_failed`.
+pub fn io_failed(name: &str, path: &Path, e: std::io::Error) -> Failure {
+    use tunewright_events::store::space;
+    if !space::is_full(&e) {
+        return write_failed(name, e);
+    }
+    let dir = path.parent().unwrap_or(path);
+    let free = space::free_bytes(dir)
+        .map(|b| b.to_string())
+        .unwrap_or_else(|| "unknown".into());
+    Failure::new(
+        ErrorCode::StorageFull,
+        ctx! {
+            "filename" => name.chars().take(120).collect::<String>(),
+            "path" => dir.display().to_string(),
+            "free_bytes" => free,
+            "reason" => format!("writing '{}' failed", name.chars().take(120).collect::<String>())
+        },
+    )
+    .caused_by(e.to_string())
+}
+
 pub struct PartFile {
     name: String,
     part: PathBuf,
@@ -36,7 +59,7 @@ impl PartFile {
         let dir = dest.parent().map(Path::to_path_buf).unwrap_or_default();
         tokio::fs::create_dir_all(&dir)
             .await
-            .map_err(|e| write_failed(name, e))?;
+            .map_err(|e| io_failed(name, &dest, e))?;
         let file_name = dest
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
@@ -44,7 +67,7 @@ impl PartFile {
         let part = dir.join(format!(".{file_name}{PART_SUFFIX}"));
         let file = tokio::fs::File::create(&part)
             .await
-            .map_err(|e| write_failed(name, e))?;
+            .map_err(|e| io_failed(name, &part, e))?;
         Ok(PartFile {
             name: name.into(),
             part,
@@ -61,7 +84,7 @@ impl PartFile {
         };
         f.write_all(chunk)
             .await
-            .map_err(|e| write_failed(&self.name, e))?;
+            .map_err(|e| io_failed(&self.name, &self.part, e))?;
         self.hasher.update(chunk);
         self.len += chunk.len() as u64;
         Ok(())
@@ -70,7 +93,9 @@ impl PartFile {
     /// Push written bytes to the file (so the `.part` file can be read back).
     pub async fn flush(&mut self) -> Result<(), Failure> {
         if let Some(f) = self.file.as_mut() {
-            f.flush().await.map_err(|e| write_failed(&self.name, e))?;
+            f.flush()
+                .await
+                .map_err(|e| io_failed(&self.name, &self.part, e))?;
         }
         Ok(())
     }
@@ -88,10 +113,12 @@ impl PartFile {
         let Some(mut f) = self.file.take() else {
             return Err(write_failed(&self.name, "the upload was already committed"));
         };
-        f.flush().await.map_err(|e| write_failed(&self.name, e))?;
+        f.flush()
+            .await
+            .map_err(|e| io_failed(&self.name, &self.part, e))?;
         f.sync_all()
             .await
-            .map_err(|e| write_failed(&self.name, e))?;
+            .map_err(|e| io_failed(&self.name, &self.part, e))?;
         drop(f);
         tokio::fs::rename(&self.part, &self.dest)
             .await

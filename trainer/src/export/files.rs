@@ -70,8 +70,11 @@ pub fn write_safetensors(path: &Path, tensors: &[(String, Tensor)]) -> Result<()
         Some(metadata),
         path,
     )
-    .map_err(|e| TrainerError::ExportWrite {
-        reason: format!("{}: {e}", path.display()),
+    .map_err(|e| match e {
+        safetensors::SafeTensorError::IoError(io) => TrainerError::write(path, io),
+        other => TrainerError::ExportWrite {
+            reason: format!("{}: {other}", path.display()),
+        },
     })?;
     fsync(path)
 }
@@ -135,16 +138,12 @@ pub fn sha256_file(path: &Path) -> std::io::Result<String> {
 pub fn fsync(path: &Path) -> Result<(), TrainerError> {
     File::open(path)
         .and_then(|f| f.sync_all())
-        .map_err(|e| TrainerError::ExportWrite {
-            reason: format!("fsync {}: {e}", path.display()),
-        })
+        .map_err(|e| TrainerError::write(path, e))
 }
 
 /// Write a small file and fsync it.
 pub fn write_file(path: &Path, bytes: &[u8]) -> Result<(), TrainerError> {
-    std::fs::write(path, bytes).map_err(|e| TrainerError::ExportWrite {
-        reason: format!("{}: {e}", path.display()),
-    })?;
+    std::fs::write(path, bytes).map_err(|e| TrainerError::write(path, e))?;
     fsync(path)
 }
 
@@ -154,9 +153,7 @@ pub fn temp_dir_for(out_dir: &Path) -> Result<PathBuf, TrainerError> {
         .parent()
         .filter(|p| !p.as_os_str().is_empty())
         .unwrap_or(Path::new("."));
-    std::fs::create_dir_all(parent).map_err(|e| TrainerError::ExportWrite {
-        reason: format!("{}: {e}", parent.display()),
-    })?;
+    std::fs::create_dir_all(parent).map_err(|e| TrainerError::write(parent, e))?;
     let name = out_dir
         .file_name()
         .map(|n| n.to_string_lossy().to_string())
@@ -167,18 +164,22 @@ pub fn temp_dir_for(out_dir: &Path) -> Result<PathBuf, TrainerError> {
             reason: format!("{}: {e}", tmp.display()),
         })?;
     }
-    std::fs::create_dir(&tmp).map_err(|e| TrainerError::ExportWrite {
-        reason: format!("{}: {e}", tmp.display()),
-    })?;
+    std::fs::create_dir(&tmp).map_err(|e| TrainerError::write(&tmp, e))?;
     Ok(tmp)
 }
 
 /// Move the finished `tmp` into place as `out_dir` (replacing an earlier export there) and
-/// fsync the parent directory.
+/// fsync the parent directory. On failure `tmp` is removed.
 pub fn publish(tmp: &Path, out_dir: &Path) -> Result<(), TrainerError> {
-    let err = |e: std::io::Error| TrainerError::ExportWrite {
-        reason: format!("{}: {e}", out_dir.display()),
-    };
+    let r = publish_inner(tmp, out_dir);
+    if r.is_err() {
+        let _ = std::fs::remove_dir_all(tmp);
+    }
+    r
+}
+
+fn publish_inner(tmp: &Path, out_dir: &Path) -> Result<(), TrainerError> {
+    let err = |e: std::io::Error| TrainerError::write(out_dir, e);
     if let Ok(d) = File::open(tmp) {
         d.sync_all().map_err(err)?;
     }

@@ -2,7 +2,9 @@
 //!
 //! Written atomically (temp dir, fsync every file, rename, fsync the parent) as
 //! `<root>/step-<N>/{lora.safetensors, optimizer.safetensors, state.json}`; the sha256 of each
-//! file is returned for the `CheckpointSaved` event, and `load` checks them.
+//! file is returned for the `CheckpointSaved` event, and `load` checks them. A save that fails
+//! removes its temp dir (a crash's leftover `.step-N.tmp-PID/` is swept at the service's start);
+//! a full disk fails it as `STORAGE_FULL` in the checkpoint phase (docs/storage.md).
 
 use std::path::{Path, PathBuf};
 
@@ -50,24 +52,13 @@ pub fn save(
     moments: &[(String, Tensor, Tensor)],
 ) -> Result<Saved, TrainerError> {
     let dir = root.join(format!("step-{}", state.step));
-    let tmp = temp_dir_for(&dir)?;
-    let lora: Vec<(String, Tensor)> = lora
-        .iter()
-        .map(|(n, t)| (n.clone(), t.detach().to_kind(tch::Kind::Float)))
-        .collect();
-    write_safetensors(&tmp.join(LORA_FILE), &lora)?;
-    let mut opt = Vec::with_capacity(moments.len() * 2);
-    for (n, m, v) in moments {
-        opt.push((format!("m.{n}"), m.shallow_clone()));
-        opt.push((format!("v.{n}"), v.shallow_clone()));
+    let tmp = temp_dir_for(&dir).map_err(|e| e.during("checkpoint"))?;
+    let written = write_into(&tmp, &dir, state, lora, moments);
+    if let Err(e) = written {
+        let _ = std::fs::remove_dir_all(&tmp);
+        return Err(e.during("checkpoint"));
     }
-    write_safetensors(&tmp.join(OPTIMIZER_FILE), &opt)?;
-    let json = serde_json::to_vec_pretty(state).map_err(|e| ck_err(&dir, e))?;
-    write_file(&tmp.join(STATE_FILE), &json)?;
-    for f in [LORA_FILE, OPTIMIZER_FILE, STATE_FILE] {
-        fsync(&tmp.join(f))?;
-    }
-    publish(&tmp, &dir)?;
+    publish(&tmp, &dir).map_err(|e| e.during("checkpoint"))?;
     let mut files = Vec::new();
     for f in [LORA_FILE, OPTIMIZER_FILE, STATE_FILE] {
         let p = dir.join(f);
@@ -80,6 +71,33 @@ pub fn save(
         });
     }
     Ok(Saved { dir, files })
+}
+
+/// The checkpoint's files, written and fsynced in `tmp`.
+fn write_into(
+    tmp: &Path,
+    dir: &Path,
+    state: &TrainState,
+    lora: &[(String, Tensor)],
+    moments: &[(String, Tensor, Tensor)],
+) -> Result<(), TrainerError> {
+    let lora: Vec<(String, Tensor)> = lora
+        .iter()
+        .map(|(n, t)| (n.clone(), t.detach().to_kind(tch::Kind::Float)))
+        .collect();
+    write_safetensors(&tmp.join(LORA_FILE), &lora)?;
+    let mut opt = Vec::with_capacity(moments.len() * 2);
+    for (n, m, v) in moments {
+        opt.push((format!("m.{n}"), m.shallow_clone()));
+        opt.push((format!("v.{n}"), v.shallow_clone()));
+    }
+    write_safetensors(&tmp.join(OPTIMIZER_FILE), &opt)?;
+    let json = serde_json::to_vec_pretty(state).map_err(|e| ck_err(dir, e))?;
+    write_file(&tmp.join(STATE_FILE), &json)?;
+    for f in [LORA_FILE, OPTIMIZER_FILE, STATE_FILE] {
+        fsync(&tmp.join(f))?;
+    }
+    Ok(())
 }
 
 pub struct Loaded {
