@@ -7,6 +7,7 @@
 pub mod device;
 pub mod error;
 pub mod export;
+pub mod generate;
 pub mod model;
 pub mod train;
 
