@@ -5,7 +5,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::{ctx, ErrorCode, Failure, JobId};
+use crate::{ctx, ErrorCode, Failure, JobId, ModelFamily};
 
 /// How a GGUF file stores the weight matrices (norms and biases stay f32).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
@@ -50,6 +50,41 @@ impl Quantization {
                 )
             })
     }
+}
+
+/// Why a GGUF export (`gguf`, `ollama`) of a `family` model is refused, or None where
+/// llama.cpp's architecture for it is exact: Llama, Mistral without a sliding window (llama.cpp
+/// attends over the whole context), Qwen2, Qwen3 (docs/exports.md).
+pub fn gguf_refusal(family: ModelFamily, sliding_window: Option<i64>) -> Option<String> {
+    match (family, sliding_window) {
+        (ModelFamily::Llama | ModelFamily::Qwen2 | ModelFamily::Qwen3, _) => None,
+        (ModelFamily::Mistral, None) => None,
+        (ModelFamily::Mistral, Some(w)) => Some(format!(
+            "llama.cpp attends over the whole context, but this mistral model slides a window of {w} tokens"
+        )),
+        (other, _) => Some(format!(
+            "GGUF export of the {} family is not yet available (llama, mistral, qwen2 and qwen3 are)",
+            other.name()
+        )),
+    }
+}
+
+/// `EXPORT_FORMAT_UNAVAILABLE` for `format` (a GGUF format) of a `family` model, naming it.
+pub fn gguf_unavailable(
+    format: ExportFormat,
+    family: ModelFamily,
+    sliding_window: Option<i64>,
+) -> Option<Failure> {
+    gguf_refusal(family, sliding_window).map(|reason| {
+        Failure::new(
+            ErrorCode::ExportFormatUnavailable,
+            ctx! {
+                "format" => format!("{} for {}", format.name(), family.name()),
+                "available" => "peft, merged".to_string(),
+                "reason" => reason
+            },
+        )
+    })
 }
 
 /// The formats tunewright writes.
@@ -205,6 +240,19 @@ mod tests {
             assert_eq!(e.error_code, ErrorCode::ValidationError, "{bad}");
             assert!(e.detail.contains("quantization"), "{}", e.detail);
         }
+        assert_eq!(gguf_refusal(ModelFamily::Qwen3, None), None);
+        assert_eq!(gguf_refusal(ModelFamily::Mistral, None), None);
+        let f = gguf_unavailable(
+            ExportFormat::Gguf(Quantization::F16),
+            ModelFamily::Gemma2,
+            None,
+        )
+        .unwrap();
+        assert_eq!(f.error_code, ErrorCode::ExportFormatUnavailable);
+        assert!(f.detail.contains("'gguf for gemma2'"), "{}", f.detail);
+        assert!(gguf_refusal(ModelFamily::Mistral, Some(4096))
+            .unwrap()
+            .contains("window of 4096"));
         let e = ExportConfig::from_json(&serde_json::json!({"format": "onnx"})).unwrap_err();
         assert_eq!(e.error_code, ErrorCode::ExportFormatUnavailable);
         assert_eq!(e.error_code.http_status(), 422);

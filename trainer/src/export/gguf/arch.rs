@@ -8,25 +8,29 @@ use tch::Tensor;
 use tunewright_schemas::ModelFamily;
 
 use super::format::MetaValue;
-use crate::model::{ModelConfig, RopeScaling};
+use tunewright_schemas::config::gguf_refusal;
 
-/// The GGUF architecture of `config`'s family, or why it cannot be exported as GGUF.
+use crate::model::{AttentionSpan, ModelConfig, RopeScaling};
+
+/// The GGUF architecture of `config`'s family, or why it cannot be exported as GGUF (the
+/// rule is the job config's, `gguf_refusal`, which admission applies at submission).
 pub fn gguf_arch(config: &ModelConfig) -> Result<&'static str, String> {
-    match config.family {
-        ModelFamily::Llama => Ok("llama"),
-        ModelFamily::Mistral => match config.spec.layer_spans.first() {
-            Some(crate::model::AttentionSpan::Sliding(w)) => Err(format!(
-                "llama.cpp attends over the whole context, but this Mistral model slides a window of {w} tokens"
-            )),
-            _ => Ok("llama"),
-        },
-        ModelFamily::Qwen2 => Ok("qwen2"),
-        ModelFamily::Qwen3 => Ok("qwen3"),
-        other => Err(format!(
-            "GGUF export of the {} family is not yet available (llama, mistral, qwen2 and qwen3 are)",
-            other.name()
-        )),
+    if let Some(reason) = gguf_refusal(config.family, sliding_window(config)) {
+        return Err(reason);
     }
+    Ok(match config.family {
+        ModelFamily::Qwen2 => "qwen2",
+        ModelFamily::Qwen3 => "qwen3",
+        _ => "llama",
+    })
+}
+
+/// The window of the model's sliding layers, if any.
+pub fn sliding_window(config: &ModelConfig) -> Option<i64> {
+    config.spec.layer_spans.iter().find_map(|s| match s {
+        AttentionSpan::Sliding(w) => Some(*w),
+        AttentionSpan::Global => None,
+    })
 }
 
 /// The GGUF name of a Hugging Face tensor name, or None for a tensor llama.cpp does not load

@@ -13,8 +13,8 @@ pub mod vocab;
 use std::path::Path;
 
 use tch::{Device, Kind, Tensor};
-use tunewright_schemas::config::Quantization;
-use tunewright_schemas::{ctx, ErrorCode, Failure};
+use tunewright_schemas::config::{gguf_unavailable, ExportFormat, Quantization};
+use tunewright_schemas::Failure;
 
 use super::files::{write_file, write_safetensors};
 use crate::error::TrainerError;
@@ -59,16 +59,11 @@ fn kind_for(shape: &[i64], q: Quantization) -> GgmlType {
 
 /// `EXPORT_FORMAT_UNAVAILABLE` for a family GGUF cannot carry exactly.
 pub fn unavailable(config: &ModelConfig) -> Option<Failure> {
-    arch::gguf_arch(config).err().map(|reason| {
-        Failure::new(
-            ErrorCode::ExportFormatUnavailable,
-            ctx! {
-                "format" => format!("gguf for {}", config.family.name()),
-                "available" => "peft, merged".to_string(),
-                "reason" => reason
-            },
-        )
-    })
+    gguf_unavailable(
+        ExportFormat::Gguf(Quantization::F16),
+        config.family,
+        arch::sliding_window(config),
+    )
 }
 
 /// What was written.
