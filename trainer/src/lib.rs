@@ -6,6 +6,7 @@
 
 pub mod device;
 pub mod error;
+pub mod evaluate;
 pub mod export;
 pub mod generate;
 pub mod model;
