@@ -109,7 +109,9 @@ fn sampling_is_seeded_and_generation_stops_at_a_stop_id() {
     let stopped = generate(&model, &p, &GenerateOptions::greedy(8, vec![stop])).unwrap();
     assert_eq!(stopped.stop, StopReason::Stop);
     assert_eq!(stopped.tokens, greedy.tokens[..=first]);
-    assert!(generate(&model, &[], &GenerateOptions::greedy(8, Vec::new())).is_err());
+    let e = generate(&model, &[], &GenerateOptions::greedy(8, Vec::new())).unwrap_err();
+    assert_eq!(e.code(), tunewright_schemas::ErrorCode::ValidationError);
+    assert!(e.to_string().contains("no tokens"), "{e}");
 }
 
 #[test]

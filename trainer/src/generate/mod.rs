@@ -7,6 +7,7 @@ pub mod sampler;
 pub mod stop;
 
 use tch::{Kind, Tensor};
+use tunewright_schemas::{ctx, ErrorCode, Failure};
 
 pub use sampler::Sampling;
 pub use stop::stop_ids;
@@ -57,6 +58,14 @@ pub struct Generation {
     pub logits: Vec<Tensor>,
 }
 
+/// `VALIDATION_ERROR` for decoding options or a prompt that cannot be used.
+pub(crate) fn invalid(reason: String) -> TrainerError {
+    TrainerError::Rejected(Failure::new(
+        ErrorCode::ValidationError,
+        ctx! {"reason" => reason, "field" => "generation"},
+    ))
+}
+
 /// Generate after `prompt` (token ids, not empty).
 pub fn generate(
     model: &CausalLm,
@@ -64,10 +73,7 @@ pub fn generate(
     options: &GenerateOptions,
 ) -> Result<Generation, TrainerError> {
     if prompt.is_empty() {
-        return Err(TrainerError::Torch {
-            phase: "generation".into(),
-            message: "the prompt has no tokens".into(),
-        });
+        return Err(invalid("the prompt has no tokens".into()));
     }
     let _guard = tch::no_grad_guard();
     let mut sampler = sampler::Sampler::new(&options.sampling);

@@ -55,13 +55,11 @@ impl Sampler {
             Sampling::Sample {
                 temperature, top_p, ..
             } => {
-                if !(temperature > 0.0) || !(top_p > 0.0 && top_p <= 1.0) {
-                    return Err(TrainerError::Torch {
-                        phase: "generation".into(),
-                        message: format!(
-                            "temperature {temperature} must be > 0 and top_p {top_p} in (0, 1]"
-                        ),
-                    });
+                let valid = temperature > 0.0 && top_p > 0.0 && top_p <= 1.0;
+                if !valid {
+                    return Err(super::invalid(format!(
+                        "temperature {temperature} must be > 0 and top_p {top_p} in (0, 1]"
+                    )));
                 }
                 let u = self.uniform();
                 Ok(sample(&values, temperature, top_p, u))
@@ -101,7 +99,7 @@ pub fn sample(values: &[f32], temperature: f64, top_p: f64, u: f64) -> i64 {
         })
         .collect();
     let total: f64 = probs.iter().map(|(_, p)| p).sum();
-    if !(total > 0.0) {
+    if total.is_nan() || total <= 0.0 {
         return argmax(values);
     }
     probs.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
