@@ -136,3 +136,36 @@ fn a_model_that_answers_differently_fails_the_self_check_with_its_numbers() {
     let same = verify::self_check(&merged, &merged, None).unwrap();
     assert!(same.passed && same.max_logit_diff == 0.0, "{same:?}");
 }
+
+#[test]
+fn mistral_without_a_window_exports_as_gguf_but_its_template_has_no_ollama_form() {
+    let tmp = tempfile::tempdir().unwrap();
+    let base = tmp.path().join("mistral-no-window");
+    std::fs::create_dir_all(&base).unwrap();
+    for e in std::fs::read_dir(fixture("mistral")).unwrap() {
+        let p = e.unwrap().path();
+        std::fs::copy(&p, base.join(p.file_name().unwrap())).unwrap();
+    }
+    let cfg_path = base.join("config.json");
+    let mut cfg: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&cfg_path).unwrap()).unwrap();
+    cfg["sliding_window"] = serde_json::Value::Null;
+    std::fs::write(&cfg_path, serde_json::to_vec(&cfg).unwrap()).unwrap();
+    let source = ExportSource {
+        adapter_dir: trained_adapter("mistral", tmp.path()),
+        base_model_dir: base,
+    };
+    let m = export(
+        &source,
+        ExportFormat::Gguf(Quantization::Q8_0),
+        &tmp.path().join("gguf"),
+    )
+    .unwrap();
+    let check = m.self_check.unwrap();
+    assert_eq!(check["architecture"], "llama");
+    assert_eq!(check["passed"], true, "{check}");
+    let out = tmp.path().join("ollama");
+    let e = export(&source, ExportFormat::Ollama(Quantization::F16), &out).unwrap_err();
+    assert_eq!(e.code(), ErrorCode::ExportFormatUnavailable, "{e}");
+    assert!(!out.exists());
+}
