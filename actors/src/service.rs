@@ -11,7 +11,10 @@ use tokio::sync::watch;
 use tunewright_events::event::{ServiceStarted, ServiceStopped};
 use tunewright_events::projection::{DatasetView, FileView, JobView, ProjectView, SplitView};
 use tunewright_events::{Event, EventLog, State};
-use tunewright_schemas::{ctx, DataLayout, ErrorCode, Failure, FileId, JobId, JobKind, ProjectId};
+use tunewright_schemas::config::{ExportConfig, JobConfig};
+use tunewright_schemas::{
+    ctx, DataLayout, ErrorCode, Failure, FileId, JobId, JobKind, JobStatus, ProjectId,
+};
 
 use crate::admission::hub_cache::HubCache;
 use crate::admission::Admission;
@@ -353,6 +356,9 @@ impl Service {
             return Err(crate::project::not_found(id));
         }
         let admitted = self.inner.admission.admit(kind, &config).await?;
+        if let JobConfig::Export(export) = &admitted.config {
+            self.check_export_family(id, export)?;
+        }
         let sched = &self.inner.config.scheduler;
         let new = NewJob {
             id: JobId::new(),
@@ -367,6 +373,29 @@ impl Service {
             let _ = s.send_message(SchedulerMsg::Wake);
         }
         Ok(job)
+    }
+
+    /// A GGUF export of a training whose base model's family llama.cpp cannot carry is
+    /// refused at submission (docs/exports.md). Which training: the one named, or the
+    /// project's newest successful one (a missing one is the project's `EXPORT_NO_RUN`).
+    fn check_export_family(&self, id: ProjectId, export: &ExportConfig) -> Result<(), Failure> {
+        if export.format.quantization().is_none() {
+            return Ok(());
+        }
+        let run_config = self.read(|s| {
+            s.jobs_of(id)
+                .filter(|j| j.kind == JobKind::Train && j.status == JobStatus::Success)
+                .filter(|j| export.train_job.is_none_or(|w| j.id == w))
+                .max_by_key(|j| (j.updated_at_ms, j.id))
+                .map(|j| j.effective_config.0.clone())
+        });
+        let Some(run_config) = run_config else {
+            return Ok(());
+        };
+        match self.inner.admission.model_dir(&run_config) {
+            Ok(dir) => crate::admission::export::check_gguf_family(export.format, &dir),
+            Err(_) => Ok(()),
+        }
     }
 
     /// The admission rules (for executors that resolve what admission recorded).

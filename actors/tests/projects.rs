@@ -258,3 +258,37 @@ async fn project_status_follows_docs_across_generation_training_and_export() {
     );
     assert_replay_matches(&svc);
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_gguf_export_is_judged_by_the_family_of_the_model_it_exports() {
+    let dir = tempfile::tempdir().unwrap();
+    let svc = start(dir.path(), all_kinds()).await;
+    let p = svc.create_project("gguf").await.unwrap().id;
+    svc.import_dataset(p, dataset()).await.unwrap();
+    let t = submit(&svc, p, JobKind::Train, &["ok"]).await.unwrap();
+    wait_status(&svc, t.id, JobStatus::Success).await;
+    // A GGUF export is judged by the family of the base model it exports (docs/exports.md):
+    // the newest training's Phi-3 is refused at submission, naming it; the named Llama is not.
+    let phi3 = tiny_llama().replace("tiny-llama", "tiny-phi3");
+    let t3 = submit_with(
+        &svc,
+        p,
+        JobKind::Train,
+        serde_json::json!({"base_model": phi3}),
+        &["ok"],
+    )
+    .await
+    .unwrap();
+    wait_status(&svc, t3.id, JobStatus::Success).await;
+    let gguf = serde_json::json!({"format": "gguf"});
+    let e = submit_with(&svc, p, JobKind::Export, gguf, &["ok"])
+        .await
+        .unwrap_err();
+    assert_eq!(e.error_code, ErrorCode::ExportFormatUnavailable);
+    assert!(e.detail.contains("'gguf for phi3'"), "{}", e.detail);
+    let named = serde_json::json!({"format": "ollama", "train_job": t.id.to_string()});
+    let x = submit_with(&svc, p, JobKind::Export, named, &["ok"])
+        .await
+        .unwrap();
+    wait_status(&svc, x.id, JobStatus::Success).await;
+}

@@ -120,6 +120,7 @@ catalog! {
     ExportNoRun => ("EXPORT_NO_RUN", 400, false, "There is no successful training run to export: {reason}"),
     ExportArtifactsMissing => ("EXPORT_ARTIFACTS_MISSING", 500, false, "Training artifacts are missing or damaged on disk: {path}"),
     ExportWriteFailed => ("EXPORT_WRITE_FAILED", 500, true, "Writing the export failed: {reason}"),
+    ExportVerifyFailed => ("EXPORT_VERIFY_FAILED", 500, false, "The export failed its self-check: {reason}"),
     // Jobs.
     JobNotFound => ("JOB_NOT_FOUND", 404, false, "Job {job_id} does not exist"),
     JobAlreadyFinished => ("JOB_ALREADY_FINISHED", 409, false, "Job {job_id} already finished with status '{status}'"),

@@ -36,9 +36,12 @@ pub struct ExportWorkerSpec {
     pub job_id: String,
     pub adapter_dir: String,
     pub base_model_dir: String,
-    /// `peft` or `merged`.
+    /// `peft`, `merged`, `gguf` or `ollama`.
     pub format: String,
     pub out_dir: String,
+    /// The GGUF encoding of `gguf`/`ollama` (`f16`, `bf16`, `q8_0`); absent for the others.
+    #[serde(default)]
+    pub quantization: Option<String>,
 }
 
 /// A command the actor sends on the worker's stdin.

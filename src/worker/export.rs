@@ -1,8 +1,9 @@
-//! `tunewright worker export --spec FILE`: exports a trained adapter (PEFT or merged) and
-//! answers with the export manifest as its `result` line.
+//! `tunewright worker export --spec FILE`: exports a trained adapter (PEFT, merged, GGUF or
+//! Ollama) and answers with the export manifest as its `result` line.
 
 use std::path::{Path, PathBuf};
 
+use tunewright_schemas::config::Quantization;
 use tunewright_schemas::worker::{ExportWorkerSpec, WorkerLine};
 use tunewright_schemas::{ErrorCode, Failure};
 use tunewright_trainer::export::{export, ExportFormat, ExportSource};
@@ -12,6 +13,10 @@ use super::{out, read_spec};
 pub fn run(spec_path: &Path) -> Result<serde_json::Value, Failure> {
     let spec: ExportWorkerSpec = read_spec(spec_path, ErrorCode::ExportWriteFailed)?;
     let format = ExportFormat::from_name(&spec.format)?;
+    let format = match spec.quantization.as_deref() {
+        Some(q) => format.with_quantization(Quantization::from_name(q)?)?,
+        None => format,
+    };
     let source = ExportSource {
         adapter_dir: PathBuf::from(&spec.adapter_dir),
         base_model_dir: PathBuf::from(&spec.base_model_dir),

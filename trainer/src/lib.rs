@@ -6,7 +6,9 @@
 
 pub mod device;
 pub mod error;
+pub mod evaluate;
 pub mod export;
+pub mod generate;
 pub mod model;
 pub mod space;
 pub mod train;

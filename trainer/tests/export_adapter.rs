@@ -158,10 +158,10 @@ fn merged_weights_reproduce_the_lora_model() {
 
 #[test]
 fn unknown_format_is_format_unavailable() {
-    let f = ExportFormat::from_name("gguf").unwrap_err();
+    let f = ExportFormat::from_name("onnx").unwrap_err();
     assert_eq!(f.error_code, ErrorCode::ExportFormatUnavailable);
     assert!(
-        f.detail.contains("gguf") && f.detail.contains("peft"),
+        f.detail.contains("onnx") && f.detail.contains("peft"),
         "{}",
         f.detail
     );

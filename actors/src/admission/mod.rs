@@ -3,11 +3,13 @@
 //! environment decides and can be known without device time: the base model (a directory or a
 //! model in the local Hugging Face cache, readable, a supported architecture, weights and
 //! tokenizer present), `device: "cuda"` against the cached hardware probe, an LLM endpoint's
-//! API key. What the project's state decides (its status, dataset, splits, the training
+//! API key; for a GGUF export, the family of the base model of the training it exports
+//! (`export.rs`). What the project's state decides (its status, dataset, splits, the training
 //! already queued, the run an export names) is the project's decision (`project::decide`).
 //!
 //! `offline` is the part that needs no I/O: the analyzer's suggestions are held to it.
 
+pub mod export;
 pub mod hub_cache;
 pub mod model;
 

@@ -93,6 +93,7 @@ impl JobExecutor for ExportExecutor {
             base_model_dir: base_model.to_string(),
             format: format.clone(),
             out_dir: out_dir.to_string_lossy().into_owned(),
+            quantization: config.format.quantization().map(|q| q.name().to_string()),
         };
         std::fs::create_dir_all(&job_dir)
             .map_err(|e| write_failed(format!("{}: {e}", job_dir.display())))?;

@@ -5,7 +5,7 @@ pub mod generation;
 pub mod job;
 pub mod train;
 
-pub use export::{ExportConfig, ExportFormat};
+pub use export::{gguf_refusal, gguf_unavailable, ExportConfig, ExportFormat, Quantization};
 pub use generation::GenerationConfig;
 pub use job::JobConfig;
 pub use train::{ComputeDtype, LrSchedulerType, QuantType4bit, TrainConfig, TrainDevice};

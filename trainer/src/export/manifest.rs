@@ -25,6 +25,9 @@ pub struct ExportManifest {
     /// Number of tensors written (over all safetensors files).
     pub tensors: usize,
     pub files: Vec<ManifestFile>,
+    /// The self-check of GGUF exports (docs/exports.md): prompt, tokens, logit difference.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub self_check: Option<serde_json::Value>,
 }
 
 impl ExportManifest {
@@ -35,6 +38,18 @@ impl ExportManifest {
         base_model: &str,
         tensors: usize,
         names: &[String],
+    ) -> Result<ExportManifest, TrainerError> {
+        Self::write_checked(dir, format, base_model, tensors, names, None)
+    }
+
+    /// `write` with the record of the export's self-check.
+    pub fn write_checked(
+        dir: &Path,
+        format: &str,
+        base_model: &str,
+        tensors: usize,
+        names: &[String],
+        self_check: Option<serde_json::Value>,
     ) -> Result<ExportManifest, TrainerError> {
         let mut files = Vec::new();
         let mut names = names.to_vec();
@@ -57,6 +72,7 @@ impl ExportManifest {
             base_model: base_model.into(),
             tensors,
             files,
+            self_check,
         };
         let text = serde_json::to_vec_pretty(&manifest).map_err(|e| TrainerError::ExportWrite {
             reason: e.to_string(),

@@ -6,6 +6,7 @@
 
 use tch::{Kind, Tensor};
 
+use super::kv_cache::LayerCache;
 use super::lora::LoraLinear;
 use super::norm::RmsNorm;
 use super::rope;
@@ -45,6 +46,19 @@ pub struct AttnInputs<'a> {
 impl Attention {
     /// `x` `[b, t, hidden]` -> `[b, t, hidden]`.
     pub fn forward(&self, x: &Tensor, a: &AttnInputs, train: bool) -> Tensor {
+        self.forward_kv(x, a, train, None)
+    }
+
+    /// `forward` for decoding: `cache` holds this layer's past keys and values (after rotary
+    /// embeddings, before `repeat_kv`), which the new ones are appended to; `a`'s tables are
+    /// those of the new positions and its mask spans past and new keys.
+    pub fn forward_kv(
+        &self,
+        x: &Tensor,
+        a: &AttnInputs,
+        train: bool,
+        cache: Option<&mut LayerCache>,
+    ) -> Tensor {
         let size = x.size();
         let (b, t) = (size[0], size[1]);
         let (q, k, v) = self.project(x, train);
@@ -57,6 +71,10 @@ impl Attention {
         let q = rope::apply(&q.transpose(1, 2), a.cos, a.sin);
         let k = rope::apply(&k.transpose(1, 2), a.cos, a.sin);
         let v = heads(v, self.num_kv_heads).transpose(1, 2);
+        let (k, v) = match cache {
+            Some(c) => c.append(k, v),
+            None => (k, v),
+        };
         let groups = self.num_heads / self.num_kv_heads;
         let (k, v) = if groups > 1 {
             (repeat_kv(&k, groups), repeat_kv(&v, groups))

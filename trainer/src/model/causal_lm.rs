@@ -11,6 +11,7 @@ use tch::{Device, Kind, Tensor};
 use super::attention::AttnInputs;
 use super::config::ModelConfig;
 use super::decoder::Layer;
+use super::kv_cache::{self, KvCache};
 use super::load::{Loader, QuantSettings};
 use super::lora::{LoraLinear, LoraSettings};
 use super::norm::RmsNorm;
@@ -309,6 +310,49 @@ impl CausalLm {
             x = layer.forward(&x, &shared.inputs(layer), train);
         }
         self.norm.forward(&x)
+    }
+
+    /// f32 logits `[1, t, vocab]` of `t` new tokens `[1, t]` after those in `cache`, whose
+    /// keys and values are appended to it (decoding; no padding, one sequence).
+    pub fn forward_cached(
+        &self,
+        input_ids: &Tensor,
+        cache: &mut KvCache,
+    ) -> Result<Tensor, TrainerError> {
+        guarded("forward", || {
+            let t = input_ids.size()[1];
+            let past = cache.len;
+            let tables = self
+                .inv_freqs
+                .iter()
+                .map(|f| {
+                    let (cos, sin) = rope::cos_sin(f, past + t);
+                    (
+                        cos.narrow(0, past, t).to_kind(self.dtype),
+                        sin.narrow(0, past, t).to_kind(self.dtype),
+                    )
+                })
+                .collect();
+            let mut masks: Vec<(AttentionSpan, Option<Tensor>)> = Vec::new();
+            for layer in &self.layers {
+                if !masks.iter().any(|(s, _)| *s == layer.span) {
+                    let m = kv_cache::mask_after(past, t, layer.span, self.device);
+                    masks.push((layer.span, m));
+                }
+            }
+            let shared = Shared { tables, masks };
+            let mut x = self.embed(input_ids);
+            for (layer, slot) in self.layers.iter().zip(cache.layers.iter_mut()) {
+                x = layer.forward_kv(&x, &shared.inputs(layer), false, Some(slot));
+            }
+            cache.len = past + t;
+            self.logits(&self.norm.forward(&x))
+        })
+    }
+
+    /// An empty key/value cache for this model.
+    pub fn new_cache(&self) -> KvCache {
+        KvCache::new(self.layers.len())
     }
 
     pub(super) fn final_norm(&self) -> &RmsNorm {

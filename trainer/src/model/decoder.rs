@@ -4,6 +4,7 @@
 use tch::Tensor;
 
 use super::attention::{Attention, AttnInputs};
+use super::kv_cache::LayerCache;
 use super::lora::LoraLinear;
 use super::mlp::Mlp;
 use super::norm::RmsNorm;
@@ -23,13 +24,24 @@ pub struct Layer {
 }
 
 impl Layer {
+    pub fn forward(&self, x: &Tensor, a: &AttnInputs, train: bool) -> Tensor {
+        self.forward_kv(x, a, train, None)
+    }
+
+    /// `forward` with the layer's key/value cache (decoding; see `Attention::forward_kv`).
     // Residual adds allocate: tch's `+=` is libtorch's in-place `add_`, which would overwrite
     // a tensor autograd saved for the backward pass.
     #[allow(clippy::assign_op_pattern)]
-    pub fn forward(&self, x: &Tensor, a: &AttnInputs, train: bool) -> Tensor {
+    pub fn forward_kv(
+        &self,
+        x: &Tensor,
+        a: &AttnInputs,
+        train: bool,
+        cache: Option<&mut LayerCache>,
+    ) -> Tensor {
         let attn = self
             .self_attn
-            .forward(&self.input_layernorm.forward(x), a, train);
+            .forward_kv(&self.input_layernorm.forward(x), a, train, cache);
         match &self.feedforward_norms {
             None => {
                 let x = x + attn;
