@@ -230,12 +230,17 @@ async fn a_cancelled_worker_that_does_not_stop_is_killed_after_the_grace() {
     // SAFETY: stopping a child process of this test; it cannot read its stop command.
     unsafe { libc::kill(pid, libc::SIGSTOP) };
     let view = svc.cancel_job(j.id).await.unwrap();
-    assert_eq!(view.status, JobStatus::Cancelled);
+    assert_eq!(view.status, JobStatus::Cancelling, "the worker still lives");
     let t0 = Instant::now();
     while alive(pid) && t0.elapsed() < Duration::from_secs(30) {
+        assert!(
+            !(job(&svc, j.id).status == JobStatus::Cancelled && alive(pid)),
+            "cancelled only once the worker is gone"
+        );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     assert!(!alive(pid), "killed after the 1 s grace");
+    assert_eq!(finished(&svc, j.id).await.status, JobStatus::Cancelled);
     // The device is free again: a new training starts and finishes.
     let next = svc.submit_job(p, JobKind::Train, config()).await.unwrap();
     assert_eq!(finished(&svc, next.id).await.status, JobStatus::Success);
