@@ -21,8 +21,9 @@ fn fixture(p: &str) -> PathBuf {
         .join(p)
 }
 
-/// A service whose watchdog declares a training worker hung after 3 s of silence (the start-up
-/// allowance per GiB is large, so only the data FIFO below can stall a start).
+/// A service whose watchdog declares a training worker hung after 3 s of silence. The start-up
+/// allowance per GiB is large, so a real start (reading the sample data, loading the model) is
+/// never judged hung, while a data FIFO (no size) gets the 3 s floor alone.
 async fn start(dir: &Path, max_retries: u32) -> Service {
     let mut c = ServiceConfig::new(dir);
     c.scheduler.queue_timeout = Duration::from_secs(3600);
