@@ -146,7 +146,8 @@ mod tests {
         assert_eq!(p.dataset_preview.max_retries, 3);
         assert_eq!(p.dataset_preview.cap, Duration::from_secs(60));
         assert_eq!(p.dataset_generate.cap, Duration::from_secs(120));
-        assert_eq!(p.train.max_retries, 0);
+        assert_eq!(p.train.max_retries, 3);
+        assert_eq!(p.train.retry_on, vec![ErrorCode::TrainingStalled]);
         assert_eq!(p.export.max_retries, 2);
     }
 

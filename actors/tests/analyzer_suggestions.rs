@@ -127,3 +127,34 @@ fn generation_failures_name_generation_keys_never_a_key_itself() {
         .get("request_timeout_secs")
         .is_some()));
 }
+
+/// The codes tunewright raises for a hung worker and a full disk decide the type, whatever the
+/// text says, and come with their fixes.
+#[test]
+fn a_stall_and_a_full_disk_are_analysed_from_their_codes() {
+    use tunewright_schemas::{ErrorCode, ErrorPhase};
+    let full = analyze(&AnalyzeInput {
+        error_text: "Storage full: /data/jobs/j/checkpoints (12.0 KB free)".into(),
+        phase: Some(ErrorPhase::Checkpoint),
+        config: Some(train_config()),
+        code: Some(ErrorCode::StorageFull),
+    });
+    assert_eq!(full.error_type.as_str(), "disk_full");
+    assert_eq!(full.error_code, ErrorCode::StorageFull);
+    assert!(
+        full.suggestions
+            .iter()
+            .any(|s| s.action == "Free disk space"),
+        "{:?}",
+        full.suggestions
+    );
+    let stalled = analyze(&AnalyzeInput {
+        error_text: "The worker made no progress for 130 s (bound 120 s) in pre-flight".into(),
+        phase: Some(ErrorPhase::Preflight),
+        config: Some(train_config()),
+        code: Some(ErrorCode::TrainingStalled),
+    });
+    assert_eq!(stalled.error_type.as_str(), "stalled");
+    assert_eq!(stalled.error_code, ErrorCode::TrainingStalled);
+    assert!(!stalled.suggestions.is_empty());
+}

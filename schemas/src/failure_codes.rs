@@ -14,7 +14,8 @@ pub fn code_of_type(t: ErrorType) -> ErrorCode {
         Stalled => ErrorCode::TrainingStalled,
         CudaError | Distributed | Interrupted => ErrorCode::TrainingInterrupted,
         CudaDriver | NoGpu | PrecisionUnsupported => ErrorCode::TrainingNoGpu,
-        DiskFull | PermissionDenied => ErrorCode::FileUploadFailed,
+        DiskFull => ErrorCode::StorageFull,
+        PermissionDenied => ErrorCode::FileUploadFailed,
         CheckpointCorrupted | CheckpointMissing | CheckpointIncomplete => {
             ErrorCode::CheckpointNotFound
         }
@@ -45,6 +46,7 @@ pub fn type_of_code(c: ErrorCode) -> Option<ErrorType> {
         ErrorCode::TrainingNoGpu | ErrorCode::GpuNotAvailable => NoGpu,
         ErrorCode::TrainingInterrupted => Interrupted,
         ErrorCode::TrainingStalled => Stalled,
+        ErrorCode::StorageFull => DiskFull,
         ErrorCode::TrainingModelLoadFailed => ModelMismatch,
         ErrorCode::ModelNotFound => ModelNotFound,
         ErrorCode::ModelAccessDenied => ModelAccessDenied,
@@ -76,6 +78,7 @@ pub fn decisive_type(code: ErrorCode, phase: Option<ErrorPhase>) -> Option<Error
         },
         ErrorCode::TrainingDiverged => Diverged,
         ErrorCode::TrainingStalled => Stalled,
+        ErrorCode::StorageFull => DiskFull,
         ErrorCode::TrainingNoGpu => NoGpu,
         ErrorCode::ModelNotFound => ModelNotFound,
         ErrorCode::ModelAccessDenied => ModelAccessDenied,

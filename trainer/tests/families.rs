@@ -14,8 +14,11 @@ use tunewright_trainer::model::{AttentionSpan, CausalLm, ModelConfig};
 
 use support::{fixture, get, max_diff, reference, FAMILIES};
 
-/// Exact equality: any difference means a different computation, not rounding.
-const BOUND: f64 = 0.0;
+/// The reference logits were computed once, by transformers, on the machine that made the
+/// fixture; libtorch's vectorised kernels may round a last bit differently on another CPU (seen:
+/// 7.7e-7 on Gemma 2's soft-capping `tanh`). A different computation (a missing norm, a wrong
+/// rotary, a mask off by one) moves logits by 1e-3 or more, so this bound still catches it.
+const BOUND: f64 = 1e-5;
 
 #[test]
 fn base_logits_equal_transformers_for_every_family() {
