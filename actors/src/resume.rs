@@ -61,10 +61,10 @@ fn checkpoint<'a>(
     step: Option<u64>,
     layout: &DataLayout,
 ) -> Result<Option<&'a CheckpointView>, Failure> {
-    let good = job.checkpoints.iter().filter(|c| c.rejected.is_none());
+    let mut good = job.checkpoints.iter().filter(|c| c.rejected.is_none());
     let chosen = match step {
-        Some(s) => good.filter(|c| c.step == s).last(),
-        None => good.last(),
+        Some(s) => good.rfind(|c| c.step == s),
+        None => good.next_back(),
     };
     let Some(c) = chosen else {
         return match step {

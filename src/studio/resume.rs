@@ -187,6 +187,54 @@ pub fn ticked_changes(analysis: &AnalysisOut, ticked: &[usize]) -> Value {
     Value::Object(merged)
 }
 
+/// The resume form: the checkpoint step (empty: from step 0) and the ticked suggestions.
+fn read_form(pairs: &[(String, String)]) -> Result<(Option<u64>, Vec<usize>), ApiError> {
+    let mut from_step = None;
+    let mut ticked = Vec::new();
+    for (k, v) in pairs {
+        match k.as_str() {
+            "from_step" if !v.trim().is_empty() => {
+                from_step =
+                    Some(v.trim().parse().map_err(|_| {
+                        ApiError::validation("from_step must be a checkpoint's step")
+                    })?)
+            }
+            "suggestion" => ticked.push(
+                v.parse()
+                    .map_err(|_| ApiError::validation("suggestion must be an index"))?,
+            ),
+            _ => {}
+        }
+    }
+    Ok((from_step, ticked))
+}
+
+/// `POST /jobs/{id}/resume`: the service's resume (the rules of `POST /api/v1/jobs/{id}/resume`)
+/// with the checkpoint and the ticked suggestions' config changes; then the new job's page.
+pub async fn resume(
+    State(st): State<AppState>,
+    headers: HeaderMap,
+    ApiPath(id): ApiPath<String>,
+    StudioForm(pairs): StudioForm<Vec<(String, String)>>,
+) -> ApiResult<Response> {
+    let (from_step, ticked) = read_form(&pairs)?;
+    let config_changes = if ticked.is_empty() {
+        serde_json::json!({})
+    } else {
+        let analysis = crate::http::jobs::job_analysis(State(st.clone()), ApiPath(id.clone()))
+            .await?
+            .0;
+        ticked_changes(&analysis, &ticked)
+    };
+    let job = crate::http::ids::job_id(&id)?;
+    let request = ResumeRequest {
+        from_step,
+        config_changes,
+    };
+    let created = st.service()?.resume_job(job, request).await?;
+    Ok(redirect(&headers, &format!("/jobs/{}", created.id)))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -248,52 +296,4 @@ mod tests {
             json!({"per_device_train_batch_size": 1, "gradient_accumulation_steps": 4, "lora_r": 8})
         );
     }
-}
-
-/// The resume form: the checkpoint step (empty: from step 0) and the ticked suggestions.
-fn read_form(pairs: &[(String, String)]) -> Result<(Option<u64>, Vec<usize>), ApiError> {
-    let mut from_step = None;
-    let mut ticked = Vec::new();
-    for (k, v) in pairs {
-        match k.as_str() {
-            "from_step" if !v.trim().is_empty() => {
-                from_step =
-                    Some(v.trim().parse().map_err(|_| {
-                        ApiError::validation("from_step must be a checkpoint's step")
-                    })?)
-            }
-            "suggestion" => ticked.push(
-                v.parse()
-                    .map_err(|_| ApiError::validation("suggestion must be an index"))?,
-            ),
-            _ => {}
-        }
-    }
-    Ok((from_step, ticked))
-}
-
-/// `POST /jobs/{id}/resume`: the service's resume (the rules of `POST /api/v1/jobs/{id}/resume`)
-/// with the checkpoint and the ticked suggestions' config changes; then the new job's page.
-pub async fn resume(
-    State(st): State<AppState>,
-    headers: HeaderMap,
-    ApiPath(id): ApiPath<String>,
-    StudioForm(pairs): StudioForm<Vec<(String, String)>>,
-) -> ApiResult<Response> {
-    let (from_step, ticked) = read_form(&pairs)?;
-    let config_changes = if ticked.is_empty() {
-        serde_json::json!({})
-    } else {
-        let analysis = crate::http::jobs::job_analysis(State(st.clone()), ApiPath(id.clone()))
-            .await?
-            .0;
-        ticked_changes(&analysis, &ticked)
-    };
-    let job = crate::http::ids::job_id(&id)?;
-    let request = ResumeRequest {
-        from_step,
-        config_changes,
-    };
-    let created = st.service()?.resume_job(job, request).await?;
-    Ok(redirect(&headers, &format!("/jobs/{}", created.id)))
 }
