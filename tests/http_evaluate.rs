@@ -8,6 +8,7 @@
 //! - Doomed evaluations are refused at submission with their code and write nothing: an
 //!   unknown field, a training that is not one of the project's, a checkpoint step never
 //!   recorded, a checkpoint or final adapter whose files changed, a split that does not exist.
+//!   One whose dataset file is gone fails as `EVALUATION_FAILED` after its retries.
 
 mod support;
 mod training;
@@ -360,6 +361,39 @@ async fn doomed_evaluations_are_refused_at_the_door_and_write_nothing() {
     );
     // Put back, the same evaluation is admitted.
     std::fs::write(&path, &adapter).unwrap();
-    let r = submit_evaluate(&s, &p, json!({"train_job": t, "max_examples": 2})).await;
-    assert_eq!(r.status(), 201, "{:?}", r.text().await);
+    evaluated(&s, &p, json!({"train_job": t, "max_examples": 2})).await;
+
+    // What only the run can find: the dataset's file gone. EVALUATION_FAILED, retried by the
+    // kind's policy, then failed, analysed in the evaluation phase.
+    let datasets = s.data_dir.join("projects").join(&p).join("datasets");
+    for f in std::fs::read_dir(&datasets).unwrap().flatten() {
+        std::fs::remove_file(f.path()).unwrap();
+    }
+    let r = submit_evaluate(&s, &p, json!({"train_job": t})).await;
+    assert_eq!(r.status(), 201);
+    let id = r.json::<Value>().await.unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let done = finished(&s, &id).await;
+    assert_eq!(done["status"], "failed", "{done}");
+    assert_eq!(done["error"]["error_code"], "EVALUATION_FAILED", "{done}");
+    assert_eq!(done["attempts"], 3, "two retries: {done}");
+    let a: Value = s
+        .get(&format!("/api/v1/jobs/{id}/analysis"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(a["error_phase"], "evaluation", "{a}");
+    let rows: Value = s
+        .get(&format!("/api/v1/projects/{p}/evaluations"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    let last = rows["items"].as_array().unwrap().last().unwrap().clone();
+    assert_eq!(last["status"], "failed");
+    assert_eq!(last["error_code"], "EVALUATION_FAILED");
+    assert_eq!(last["loss"], Value::Null);
 }
