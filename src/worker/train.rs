@@ -2,7 +2,8 @@
 //! job's config (`VALIDATION_ERROR` on a bad one), runs `tunewright_trainer::train` with hooks
 //! that stream progress, checkpoints and notes as protocol lines and answer the stop flag at
 //! every step, and turns the loop's errors into catalog failures (OOM, divergence, no GPU,
-//! model load).
+//! model load). Its result carries the final adapter's file digests (`adapter_files`), which
+//! an evaluation of the adapter checks.
 
 use std::path::{Path, PathBuf};
 
