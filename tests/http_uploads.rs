@@ -90,7 +90,8 @@ async fn uploads_are_checked_and_stored() {
     )
     .await;
 
-    // Over the per-file limit: refused while streaming.
+    // Over the per-file limit, with the length declared (as most clients send it): refused
+    // before the body is read, and the client, still writing, reads the answer.
     let v = expect_error(
         s.upload(&p, "big.txt", vec![b'a'; 3 * 512 * 1024]).await,
         413,
@@ -98,7 +99,19 @@ async fn uploads_are_checked_and_stored() {
     )
     .await;
     assert_eq!(v["context"]["max_size_mb"], 1.0);
-    // The refused body was read to its end: the message gives its real size.
+    assert!(
+        v["context"]["declared_bytes"].as_u64().unwrap() > 3 * 512 * 1024,
+        "{v}"
+    );
+    // Sent chunked (no declared length): refused while streaming, read to its end, so the
+    // message gives the file's name and real size.
+    let v = expect_error(
+        s.upload_chunked(&p, "big.txt", vec![b'a'; 3 * 512 * 1024])
+            .await,
+        413,
+        "FILE_TOO_LARGE",
+    )
+    .await;
     assert_eq!(v["context"]["actual_size_bytes"], 3 * 512 * 1024, "{v}");
     assert_eq!(
         v["detail"],

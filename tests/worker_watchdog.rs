@@ -21,8 +21,9 @@ fn fixture(p: &str) -> PathBuf {
         .join(p)
 }
 
-/// A service whose watchdog declares a training worker hung after 3 s of silence (the start-up
-/// allowance per GiB is large, so only the data FIFO below can stall a start).
+/// A service whose watchdog declares a training worker hung after 3 s of silence. The start-up
+/// allowance per GiB is large, so a real start (reading the sample data, loading the model) is
+/// never judged hung, while a data FIFO (no size) gets the 3 s floor alone.
 async fn start(dir: &Path, max_retries: u32) -> Service {
     let mut c = ServiceConfig::new(dir);
     c.scheduler.queue_timeout = Duration::from_secs(3600);
@@ -230,12 +231,17 @@ async fn a_cancelled_worker_that_does_not_stop_is_killed_after_the_grace() {
     // SAFETY: stopping a child process of this test; it cannot read its stop command.
     unsafe { libc::kill(pid, libc::SIGSTOP) };
     let view = svc.cancel_job(j.id).await.unwrap();
-    assert_eq!(view.status, JobStatus::Cancelled);
+    assert_eq!(view.status, JobStatus::Cancelling, "the worker still lives");
     let t0 = Instant::now();
     while alive(pid) && t0.elapsed() < Duration::from_secs(30) {
+        assert!(
+            !(job(&svc, j.id).status == JobStatus::Cancelled && alive(pid)),
+            "cancelled only once the worker is gone"
+        );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     assert!(!alive(pid), "killed after the 1 s grace");
+    assert_eq!(finished(&svc, j.id).await.status, JobStatus::Cancelled);
     // The device is free again: a new training starts and finishes.
     let next = svc.submit_job(p, JobKind::Train, config()).await.unwrap();
     assert_eq!(finished(&svc, next.id).await.status, JobStatus::Success);

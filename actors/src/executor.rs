@@ -40,6 +40,19 @@ impl StopSignal {
         *self.0.borrow()
     }
 
+    /// `work`, unless a stop is requested first: then `work` is dropped (an HTTP call in
+    /// flight is abandoned) and the answer is `on_stop`'s failure.
+    pub async fn unless_stopped<T>(
+        &mut self,
+        work: impl std::future::Future<Output = Result<T, Failure>>,
+        on_stop: impl FnOnce(StopRequest) -> Failure,
+    ) -> Result<T, Failure> {
+        tokio::select! {
+            r = work => r,
+            why = self.wait() => Err(on_stop(why)),
+        }
+    }
+
     /// Resolves when a stop is requested.
     pub async fn wait(&mut self) -> StopRequest {
         loop {

@@ -63,6 +63,9 @@ fn log_event(state: &State, event: &Event) {
         Event::JobCancelled(e) => tracing::info!(
             %job_id, %project_id, kind, from_status = e.from_status.as_str(), "job.cancelled"
         ),
+        Event::JobCancelRequested(e) => tracing::info!(
+            %job_id, %project_id, kind, attempt = e.attempt, "job.cancelling"
+        ),
         Event::JobInterrupted(e) => tracing::warn!(
             %job_id, %project_id, kind, attempt = e.attempt, reason = %e.reason, "job.interrupted"
         ),

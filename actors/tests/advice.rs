@@ -318,9 +318,9 @@ fn every_config_name_that_advice_mentions_exists() {
     }
     let mut unknown = BTreeSet::new();
     // A catalog template's `{field}` is a context field, filled in: not a name users set.
-    let placeholder = Regex::new(r"\{[a-z_]+\}").unwrap();
+    let template_field = Regex::new(r"\{[a-z_]+\}").unwrap();
     for (whence, text) in &texts {
-        let text = placeholder.replace_all(text, "");
+        let text = template_field.replace_all(text, "");
         // File names (`tokenizer_config.json`) name files, not fields: their stem is checked.
         for m in name.find_iter(&text) {
             let n = m.as_str().to_ascii_lowercase();

@@ -200,10 +200,21 @@ async fn cancellation_in_every_state() {
     let running = submit(&svc, p, JobKind::Train, &["hang"]).await.unwrap();
     wait_status(&svc, running.id, JobStatus::Running).await;
     let c = svc.cancel_job(running.id).await.unwrap();
-    assert_eq!(c.status, JobStatus::Cancelled);
+    assert_eq!(
+        c.status,
+        JobStatus::Cancelling,
+        "running until the worker is gone"
+    );
+    wait_status(&svc, running.id, JobStatus::Cancelled).await;
     assert_eq!(
         svc.read(|s| s.projects[&p].status),
         ProjectStatus::ReadyToTrain
+    );
+    let story = svc.read(|s| s.jobs[&running.id].clone());
+    assert_eq!(story.attempts, 1);
+    assert!(
+        story.attempt_failures.is_empty(),
+        "a cancelled attempt is not a failure"
     );
 
     // retrying
@@ -412,4 +423,39 @@ async fn job_and_project_validation_errors() {
     let e = svc.delete_project(p).await.unwrap_err();
     assert_eq!(e.error_code, ErrorCode::ProjectNotFound);
     assert_replay_matches(&svc);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_job_cancelling_when_the_service_stops_is_cancelled_at_the_next_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let svc = start(dir.path(), all_kinds()).await;
+    let p = ready_project(&svc, "deaf").await;
+    let j = submit(&svc, p, JobKind::Train, &["deaf"]).await.unwrap();
+    wait_status(&svc, j.id, JobStatus::Running).await;
+    assert_eq!(
+        svc.cancel_job(j.id).await.unwrap().status,
+        JobStatus::Cancelling
+    );
+    // Asked again: the same answer, and nothing else recorded.
+    assert_eq!(
+        svc.cancel_job(j.id).await.unwrap().status,
+        JobStatus::Cancelling
+    );
+    // The worker has not stopped, so the device is still its: a second training waits.
+    let q = ready_project(&svc, "waits").await;
+    let next = submit(&svc, q, JobKind::Train, &["ok"]).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(job(&svc, next.id).status, JobStatus::Queued);
+    svc.shutdown("test").await.unwrap();
+
+    let svc = start(dir.path(), all_kinds()).await;
+    wait_status(&svc, j.id, JobStatus::Cancelled).await;
+    wait_status(&svc, next.id, JobStatus::Success).await;
+    let requests = svc.read(|s| s.jobs[&j.id].clone());
+    assert_eq!(requests.attempts, 1, "a cancelling job is never resumed");
+    assert_eq!(
+        svc.read(|s| s.projects[&p].status),
+        ProjectStatus::ReadyToTrain
+    );
+    svc.shutdown("test").await.unwrap();
 }

@@ -143,6 +143,12 @@ fn samples() -> Vec<Event> {
             reason: "user request".into(),
         }
         .into(),
+        JobCancelRequested {
+            job_id: jid(),
+            attempt: 2,
+            reason: "cancelled by the user".into(),
+        }
+        .into(),
         JobInterrupted {
             job_id: jid(),
             attempt: 1,

@@ -95,6 +95,7 @@ named_enum!(
         Queued => "queued",
         Running => "running",
         Retrying => "retrying",
+        Cancelling => "cancelling",
         Success => "success",
         Failed => "failed",
         Cancelled => "cancelled",

@@ -224,7 +224,8 @@ pub struct JobOut {
     pub project_id: String,
     /// `dataset_preview`, `dataset_generate`, `train`, `export` or `evaluate`.
     pub kind: String,
-    /// `queued`, `running`, `retrying`, `success`, `failed` or `cancelled` (docs/jobs.md).
+    /// `queued`, `running`, `retrying`, `cancelling`, `success`, `failed` or `cancelled`
+    /// (docs/jobs.md).
     pub status: String,
     #[schema(value_type = Object)]
     pub config: serde_json::Value,

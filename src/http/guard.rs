@@ -23,6 +23,37 @@ fn is_upload(req: &Request) -> bool {
 /// the file itself.
 const MULTIPART_OVERHEAD_BYTES: u64 = 64 * 1024;
 
+/// Most of a refused body read and thrown away after the refusal, and for how long: a client
+/// that writes its body before reading the answer (most do) then reads the `413` instead of a
+/// reset connection. Beyond either bound the connection is closed.
+const DRAIN_BYTES: u64 = 64 * 1024 * 1024;
+const DRAIN_TIME: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// Answer `refusal` at once (with `Connection: close`) and read what the client is still
+/// sending in the background, within `DRAIN_BYTES` and `DRAIN_TIME`.
+fn refuse_body(req: Request, refusal: ApiError) -> Response {
+    let mut body = req.into_body().into_data_stream();
+    tokio::spawn(async move {
+        use futures::StreamExt;
+        let drain = async {
+            let mut read = 0u64;
+            while let Some(Ok(chunk)) = body.next().await {
+                read += chunk.len() as u64;
+                if read > DRAIN_BYTES {
+                    break;
+                }
+            }
+        };
+        let _ = tokio::time::timeout(DRAIN_TIME, drain).await;
+    });
+    let mut resp = refusal.into_response();
+    resp.headers_mut().insert(
+        axum::http::header::CONNECTION,
+        axum::http::HeaderValue::from_static("close"),
+    );
+    resp
+}
+
 /// Refuse a request whose declared `Content-Length` exceeds what its route accepts, at once:
 /// `FILE_TOO_LARGE` for uploads, `REQUEST_TOO_LARGE` for the rest.
 pub async fn declared_length(State(st): State<AppState>, req: Request, next: Next) -> Response {
@@ -41,7 +72,7 @@ pub async fn declared_length(State(st): State<AppState>, req: Request, next: Nex
             st.config.max_file_bytes
         };
         if declared > max.saturating_add(MULTIPART_OVERHEAD_BYTES) {
-            return ApiError::new(
+            let refusal = ApiError::new(
                 ErrorCode::FileTooLarge,
                 ctx! {
                     "filename" => "(declared by Content-Length)",
@@ -49,15 +80,15 @@ pub async fn declared_length(State(st): State<AppState>, req: Request, next: Nex
                     "max_size_bytes" => max,
                     "declared_bytes" => declared,
                 },
-            )
-            .into_response();
+            );
+            return refuse_body(req, refusal);
         }
     } else if declared > st.config.max_json_bytes {
-        return ApiError::new(
+        let refusal = ApiError::new(
             ErrorCode::RequestTooLarge,
             ctx! {"limit_bytes" => st.config.max_json_bytes, "declared_bytes" => declared},
-        )
-        .into_response();
+        );
+        return refuse_body(req, refusal);
     }
     next.run(req).await
 }

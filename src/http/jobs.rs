@@ -105,7 +105,8 @@ pub async fn get_job(
         .ok_or_else(|| job_not_found(id))
 }
 
-/// Cancel a queued, retrying or running job.
+/// Cancel a queued, retrying or running job (a running one answers `cancelling` until its
+/// worker is gone, then is `cancelled`).
 #[utoipa::path(post, path = "/api/v1/jobs/{id}/cancel", tag = "jobs",
     params(("id" = String, Path, description = "Job id")),
     responses(

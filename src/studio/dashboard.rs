@@ -44,7 +44,7 @@ struct Dashboard {
 fn is_active(j: &JobView) -> bool {
     matches!(
         j.status,
-        JobStatus::Queued | JobStatus::Running | JobStatus::Retrying
+        JobStatus::Queued | JobStatus::Running | JobStatus::Retrying | JobStatus::Cancelling
     )
 }
 
@@ -76,7 +76,10 @@ fn dashboard(s: &LogState) -> Dashboard {
     let running = s
         .jobs
         .values()
-        .filter(|j| j.kind == JobKind::Train && j.status == JobStatus::Running)
+        .filter(|j| {
+            j.kind == JobKind::Train
+                && matches!(j.status, JobStatus::Running | JobStatus::Cancelling)
+        })
         .map(|j| device_job(s, j))
         .collect();
     let queue = s

@@ -122,7 +122,7 @@ async fn summary(
         timing,
         active: matches!(
             j.status,
-            JobStatus::Queued | JobStatus::Running | JobStatus::Retrying
+            JobStatus::Queued | JobStatus::Running | JobStatus::Retrying | JobStatus::Cancelling
         ),
         can_export: j.kind == JobKind::Train && j.status == JobStatus::Success,
         artifacts: rows(st, j),

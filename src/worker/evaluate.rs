@@ -1,7 +1,8 @@
 //! `tunewright worker evaluate --spec FILE`: scores a training's final adapter or one of its
 //! checkpoints on the examples the executor wrote (`tunewright_trainer::evaluate`, f32 on the
 //! CPU), writes the greedy generations as JSONL and answers with the figures as its `result`
-//! line. A heartbeat goes out at most once a second while it scores.
+//! line. A `preflight` note precedes the model's load (the watchdog's model-load allowance);
+//! a heartbeat goes out at most once a second while it scores (its pace).
 
 use std::path::{Path, PathBuf};
 
@@ -39,7 +40,12 @@ pub fn run(spec_path: &Path) -> Result<Value, Failure> {
         prompts: spec.prompts as usize,
         max_new_tokens: spec.max_new_tokens as usize,
     };
-    out::emit(&WorkerLine::Heartbeat { step: 0 });
+    // The examples are read when scoring starts; what comes now is the model's load, which
+    // the watchdog allows for by the weights' size (a heartbeat now would start its pace).
+    out::emit(&WorkerLine::Note {
+        topic: "preflight".into(),
+        data: json!({"examples_path": spec.examples_path}),
+    });
     let model = match &spec.checkpoint_dir {
         Some(dir) => {
             out::log(format!("evaluating the checkpoint {dir}"));

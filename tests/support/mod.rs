@@ -228,6 +228,26 @@ impl Server {
             .expect("request")
     }
 
+    /// An upload sent with chunked transfer encoding: no length is declared up front.
+    pub async fn upload_chunked(
+        &self,
+        project: &str,
+        name: &str,
+        bytes: Vec<u8>,
+    ) -> reqwest::Response {
+        let chunks: Vec<Result<Vec<u8>, std::io::Error>> =
+            bytes.chunks(64 * 1024).map(|c| Ok(c.to_vec())).collect();
+        let body = reqwest::Body::wrap_stream(futures::stream::iter(chunks));
+        let part = reqwest::multipart::Part::stream(body).file_name(name.to_string());
+        let form = reqwest::multipart::Form::new().part("file", part);
+        self.client
+            .post(self.url(&format!("/api/v1/projects/{project}/files")))
+            .multipart(form)
+            .send()
+            .await
+            .expect("request")
+    }
+
     /// Replay's verdict on the data dir (read-only).
     pub fn replay_verify(&self) -> (bool, String) {
         replay_verify(&self.data_dir)

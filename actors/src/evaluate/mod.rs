@@ -18,6 +18,7 @@ use crate::executor::{JobContext, JobExecutor};
 use crate::project::split::part_members;
 use crate::trainer::checkpoints::sha256_file;
 use crate::trainer::process::{LineHandler, WorkerEnd, WorkerLauncher};
+use crate::trainer::watchdog::{file_bytes, model_bytes, StartupLoad};
 use crate::trainer::with_model_dir;
 
 /// Runs `evaluate` jobs in worker processes.
@@ -142,7 +143,10 @@ impl JobExecutor for EvaluateExecutor {
             .run(
                 "evaluate",
                 &spec_path,
-                crate::trainer::watchdog::model_bytes(Path::new(&base_model)),
+                StartupLoad {
+                    data_bytes: file_bytes(&examples_path),
+                    model_bytes: model_bytes(Path::new(&base_model)),
+                },
                 ctx.stop.clone(),
                 &mut Ignore,
             )
@@ -164,7 +168,17 @@ impl JobExecutor for EvaluateExecutor {
                 f.log_tail = log_tail;
                 return Err(f);
             }
-            WorkerEnd::Stalled { stall, log_tail } => return Err(stall.failure(log_tail)),
+            // Scoring is this worker's stepping stage: a silence there is the evaluation's.
+            WorkerEnd::Stalled {
+                mut stall,
+                log_tail,
+            } => {
+                if stall.phase == ErrorPhase::Training {
+                    stall.stage = "evaluation";
+                    stall.phase = ErrorPhase::Evaluation;
+                }
+                return Err(stall.failure(log_tail));
+            }
             WorkerEnd::SpawnFailed(r) => {
                 return Err(failed(format!(
                     "the evaluation worker could not be started: {r}"

@@ -108,7 +108,7 @@ impl JobExecutor for ExportExecutor {
             .run(
                 "export",
                 &spec_path,
-                crate::trainer::watchdog::model_bytes(Path::new(base_model)),
+                startup_load(Path::new(base_model)),
                 ctx.stop.clone(),
                 &mut Ignore,
             )
@@ -175,4 +175,14 @@ async fn record_artifacts(
         ctx.events.record(events).await?;
     }
     Ok(())
+}
+
+/// An export reads the base weights before anything else (it sends no pre-flight note), and its
+/// whole run is bounded by that allowance: it reports no steps.
+fn startup_load(base_model: &Path) -> crate::trainer::watchdog::StartupLoad {
+    let bytes = crate::trainer::watchdog::model_bytes(base_model);
+    crate::trainer::watchdog::StartupLoad {
+        data_bytes: bytes,
+        model_bytes: bytes,
+    }
 }

@@ -85,13 +85,19 @@ impl JobExecutor for DatasetPreviewExecutor {
         let (chunks, skipped) =
             chunks_of_blocking(ctx.layout.clone(), ctx.project.clone(), cfg.clone()).await?;
         let client = client(&cfg, self.policy)?;
+        let mut stop = ctx.stop.clone();
         let mut examples = Vec::new();
         let mut steps = Vec::new();
         for chunk in chunks.iter().take(cfg.preview_chunks) {
             if ctx.stop.requested().is_some() {
                 return Err(stopped());
             }
-            let out = run_chunk(&client, chunk.index, &chunk.text, cfg.examples_per_chunk).await?;
+            let out = stop
+                .unless_stopped(
+                    run_chunk(&client, chunk.index, &chunk.text, cfg.examples_per_chunk),
+                    |_| stopped(),
+                )
+                .await?;
             ctx.events
                 .record(vec![chunk_done(
                     &ctx,
@@ -132,6 +138,7 @@ impl JobExecutor for DatasetGenerateExecutor {
         let (chunks, skipped) =
             chunks_of_blocking(ctx.layout.clone(), ctx.project.clone(), cfg.clone()).await?;
         let client = client(&cfg, self.policy)?;
+        let mut stop = ctx.stop.clone();
         let mut done = done_chunks(&ctx.layout, &ctx.job);
         let resumed = done.len();
         if resumed > 0 {
@@ -145,11 +152,12 @@ impl JobExecutor for DatasetGenerateExecutor {
             if ctx.stop.requested().is_some() {
                 return Err(stopped());
             }
-            let out =
-                match run_chunk(&client, chunk.index, &chunk.text, cfg.examples_per_chunk).await {
-                    Ok(o) => o,
-                    Err(f) => return Err(last_attempt_failure(&ctx, f, chunk.index)),
-                };
+            let work = run_chunk(&client, chunk.index, &chunk.text, cfg.examples_per_chunk);
+            let out = match stop.unless_stopped(work, |_| stopped()).await {
+                Ok(o) => o,
+                Err(f) if ctx.stop.requested().is_some() => return Err(f),
+                Err(f) => return Err(last_attempt_failure(&ctx, f, chunk.index)),
+            };
             let bytes = serde_json::to_vec(&out.examples).map_err(|e| {
                 Failure::new(
                     ErrorCode::DatasetGenerationFailed,

@@ -2,13 +2,15 @@
 //! the job's final failure. Every failure is recorded with its analysis. An outcome that no
 //! longer fits the job (cancelled meanwhile, a stale report of an older attempt) changes
 //! nothing; one reported while the service stops leaves the job `running` in the log, to
-//! resume at the next start.
+//! resume at the next start. The outcome of a `cancelling` job's attempt is its cancellation
+//! (or its success, when the work finished before the worker heard the request).
 
 use ractor::{ActorProcessingErr, ActorRef};
 use tunewright_events::event::{JobAttemptFailed, JobFailed, JobRetryScheduled, JobSucceeded};
 use tunewright_events::Event;
 use tunewright_schemas::{Failure, JobId, JobStatus, Json};
 
+use super::cancel::finish_cancel;
 use super::state::{SchedulerMsg, SchedulerState};
 use super::timers::{schedule, wall_ms};
 use crate::analyzer::analyze_job_failure;
@@ -33,11 +35,18 @@ pub async fn finished(
         forget(st, job_id);
         return Ok(());
     };
-    if job.status != JobStatus::Running || job.attempts != attempt || !was_running {
+    let live = matches!(job.status, JobStatus::Running | JobStatus::Cancelling);
+    if !live || job.attempts != attempt || !was_running {
         forget(st, job_id);
         return Ok(());
     }
-    record(me, st, job, attempt, outcome).await?;
+    if job.status == JobStatus::Cancelling && outcome.is_err() {
+        if !st.shutting_down {
+            finish_cancel(st, &job, "cancelled by the user; the worker has stopped").await?;
+        }
+    } else {
+        record(me, st, job, attempt, outcome).await?;
+    }
     forget(st, job_id);
     Ok(())
 }

@@ -2,6 +2,7 @@
 //! running were interrupted: each goes back to the queue to resume (within the restart
 //! budget, for kinds that can) or fails. After a scheduler crash, attempts still in flight are
 //! adopted. Retries keep their due time; never-started jobs get what is left of their bound.
+//! A job that was `cancelling` when its process stopped has no worker left: it is cancelled.
 
 use std::time::Duration;
 
@@ -11,6 +12,7 @@ use tunewright_events::projection::JobView;
 use tunewright_events::Event;
 use tunewright_schemas::{ctx, ErrorCode, Failure, JobKind, JobStatus};
 
+use super::cancel::finish_cancel;
 use super::state::{SchedulerMsg, SchedulerState};
 use super::timers::{schedule, wall_ms};
 use crate::analyzer::analyze_job_failure;
@@ -43,6 +45,23 @@ pub async fn recover(
                         st,
                         &job,
                         "the process running the job stopped while it was running",
+                    )
+                    .await?;
+                }
+            }
+            JobStatus::Cancelling => {
+                let in_flight = !first_start
+                    && st
+                        .args
+                        .running
+                        .lock()
+                        .map(|m| m.contains_key(&job.id))
+                        .unwrap_or(false);
+                if !in_flight {
+                    finish_cancel(
+                        st,
+                        &job,
+                        "cancelled by the user; the worker stopped with the process",
                     )
                     .await?;
                 }

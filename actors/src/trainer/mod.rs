@@ -165,11 +165,14 @@ impl JobExecutor for TrainerExecutor {
                 }
             };
             let worker_config = with_model_dir(&config)?;
-            let model_bytes = worker_config
-                .get("base_model")
-                .and_then(Value::as_str)
-                .map(|d| watchdog::model_bytes(Path::new(d)))
-                .unwrap_or(0);
+            let load = watchdog::StartupLoad {
+                data_bytes: watchdog::file_bytes(&dataset),
+                model_bytes: worker_config
+                    .get("base_model")
+                    .and_then(Value::as_str)
+                    .map(|d| watchdog::model_bytes(Path::new(d)))
+                    .unwrap_or(0),
+            };
             let spec = TrainWorkerSpec {
                 job_id: job_id.to_string(),
                 config: worker_config,
@@ -194,13 +197,7 @@ impl JobExecutor for TrainerExecutor {
             write_spec(&spec_path, &spec)?;
             let end = self
                 .launcher
-                .run(
-                    "train",
-                    &spec_path,
-                    model_bytes,
-                    ctx.stop.clone(),
-                    &mut writer,
-                )
+                .run("train", &spec_path, load, ctx.stop.clone(), &mut writer)
                 .await?;
             match end {
                 WorkerEnd::Result(v) => return Ok(v),

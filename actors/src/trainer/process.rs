@@ -15,7 +15,7 @@ use tokio::process::{ChildStdin, Command};
 use tunewright_schemas::worker::{WorkerCommand, WorkerLine};
 use tunewright_schemas::Failure;
 
-use super::watchdog::{Stall, StallBounds, Watchdog};
+use super::watchdog::{Stall, StallBounds, StartupLoad, Watchdog};
 use crate::executor::{StopRequest, StopSignal};
 
 /// How many log lines a failure record keeps.
@@ -80,13 +80,13 @@ impl WorkerLauncher {
         }
     }
 
-    /// Run `tunewright worker <sub> --spec <spec>` to its end; `model_bytes` (the weights it
-    /// loads) sets its watchdog's start-up allowance.
+    /// Run `tunewright worker <sub> --spec <spec>` to its end; `load` (what it reads before its
+    /// first step) sets its watchdog's start-up allowances.
     pub async fn run(
         &self,
         sub: &str,
         spec: &Path,
-        model_bytes: u64,
+        load: StartupLoad,
         mut stop: StopSignal,
         handler: &mut dyn LineHandler,
     ) -> Result<WorkerEnd, Failure> {
@@ -136,7 +136,7 @@ impl WorkerLauncher {
             send(&mut stdin, r).await;
             kill_at = Some(tokio::time::Instant::now() + self.grace(r));
         }
-        let mut watchdog = Watchdog::new(self.stall, model_bytes);
+        let mut watchdog = Watchdog::new(self.stall, load);
         let mut stalled: Option<Stall> = None;
         loop {
             let deadline = watchdog.deadline();

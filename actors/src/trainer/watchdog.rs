@@ -1,7 +1,8 @@
 //! The progress watchdog of a worker (docs/jobs.md, "The progress watchdog"): how long a worker
 //! may stay silent before it is declared hung. Before its first step the bound is the start-up
-//! allowance (pre-flight and model load: the floor plus a time per GiB of weights); once it
-//! steps, ten times the longest gap seen between its progress lines. Both are held between a
+//! allowance of its stage: the floor plus a time per GiB of what the stage reads (the data in
+//! pre-flight, the weights in model load); once it steps, ten times the longest gap seen between
+//! its progress lines. Both are held between a
 //! floor and a configurable ceiling. Any protocol line resets the clock; only step-carrying
 //! lines (progress, heartbeat) measure the pace.
 
@@ -70,6 +71,25 @@ impl Stall {
     }
 }
 
+/// What a worker reads before its first step, which sizes its start-up allowance.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct StartupLoad {
+    /// Read in pre-flight (the training data; for an export, the weights it merges).
+    pub data_bytes: u64,
+    /// Read in model load (the weights).
+    pub model_bytes: u64,
+}
+
+/// The size of the file at `path` (0 when it cannot be read, or is not a regular file: a FIFO
+/// or a device then gets the floor alone).
+pub fn file_bytes(path: &std::path::Path) -> u64 {
+    std::fs::metadata(path)
+        .ok()
+        .filter(|m| m.is_file())
+        .map(|m| m.len())
+        .unwrap_or(0)
+}
+
 /// The weights a worker loads from `dir`: the sizes of its `*.safetensors` and `*.bin` files
 /// (0 when it cannot be read: the floor alone then bounds the start-up).
 pub fn model_bytes(dir: &std::path::Path) -> u64 {
@@ -93,7 +113,9 @@ pub fn model_bytes(dir: &std::path::Path) -> u64 {
 #[derive(Debug, Clone)]
 pub struct Watchdog {
     bounds: StallBounds,
-    startup: Duration,
+    /// The start-up allowances of pre-flight and of model load.
+    preflight: Duration,
+    model_load: Duration,
     last_line: Instant,
     /// The last step-carrying line: when, and at which step.
     last_step_line: Option<(Instant, u64)>,
@@ -103,13 +125,16 @@ pub struct Watchdog {
 }
 
 impl Watchdog {
-    /// A watchdog for a worker that loads `model_bytes` of weights, started now.
-    pub fn new(bounds: StallBounds, model_bytes: u64) -> Self {
-        let gib = model_bytes as f64 / (1u64 << 30) as f64;
-        let startup = bounds.floor + bounds.startup_per_gib.mul_f64(gib.max(0.0));
+    /// A watchdog for a worker that reads `load` before its first step, started now.
+    pub fn new(bounds: StallBounds, load: StartupLoad) -> Self {
+        let allowance = |bytes: u64| {
+            let gib = bytes as f64 / (1u64 << 30) as f64;
+            bounds.floor + bounds.startup_per_gib.mul_f64(gib.max(0.0))
+        };
         Watchdog {
             bounds,
-            startup,
+            preflight: allowance(load.data_bytes),
+            model_load: allowance(load.model_bytes),
             last_line: Instant::now(),
             last_step_line: None,
             preflight_done: false,
@@ -137,9 +162,10 @@ impl Watchdog {
 
     /// How long the worker may stay silent from its last line.
     pub fn bound(&self) -> Duration {
-        match self.last_step_line {
-            None => self.bounds.clamp(self.startup),
-            Some(_) => self.bounds.clamp(self.slowest_gap * PACE_FACTOR),
+        match (self.last_step_line, self.preflight_done) {
+            (None, false) => self.bounds.clamp(self.preflight),
+            (None, true) => self.bounds.clamp(self.model_load),
+            (Some(_), _) => self.bounds.clamp(self.slowest_gap * PACE_FACTOR),
         }
     }
 
@@ -178,9 +204,13 @@ mod tests {
     }
 
     #[tokio::test(start_paused = true)]
-    async fn start_up_allows_the_floor_plus_time_per_gib() {
-        let w = Watchdog::new(bounds(), 3 << 30);
-        assert_eq!(w.bound(), Duration::from_secs(32));
+    async fn start_up_allows_the_floor_plus_time_per_gib_of_what_the_stage_reads() {
+        let load = StartupLoad {
+            data_bytes: 1 << 30,
+            model_bytes: 3 << 30,
+        };
+        let w = Watchdog::new(bounds(), load);
+        assert_eq!(w.bound(), Duration::from_secs(12), "the data's allowance");
         assert_eq!(w.stall().stage, "pre-flight");
         assert_eq!(w.stall().phase, ErrorPhase::Preflight);
         let mut w = w;
@@ -188,18 +218,14 @@ mod tests {
             topic: "preflight".into(),
             data: serde_json::json!({}),
         });
-        assert_eq!(
-            w.bound(),
-            Duration::from_secs(32),
-            "still the start-up allowance"
-        );
+        assert_eq!(w.bound(), Duration::from_secs(32), "the weights' allowance");
         assert_eq!(w.stall().stage, "model load");
         assert_eq!(w.stall().phase, ErrorPhase::ModelLoad);
     }
 
     #[tokio::test(start_paused = true)]
     async fn once_stepping_the_bound_follows_the_slowest_gap_within_floor_and_ceiling() {
-        let mut w = Watchdog::new(bounds(), 0);
+        let mut w = Watchdog::new(bounds(), StartupLoad::default());
         w.saw(&WorkerLine::Heartbeat { step: 1 });
         tokio::time::advance(Duration::from_millis(100)).await;
         w.saw(&WorkerLine::Heartbeat { step: 2 });
@@ -220,7 +246,7 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn any_line_resets_the_clock_but_only_steps_measure_the_pace() {
-        let mut w = Watchdog::new(bounds(), 0);
+        let mut w = Watchdog::new(bounds(), StartupLoad::default());
         w.saw(&WorkerLine::Heartbeat { step: 1 });
         tokio::time::advance(Duration::from_secs(1)).await;
         w.saw(&WorkerLine::Log {

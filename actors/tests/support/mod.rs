@@ -2,7 +2,8 @@
 //!
 //! A `ScriptedExecutor` is a real `JobExecutor` whose attempts follow the script registered
 //! for the job by `submit` (`["fail:OLLAMA_API_TIMEOUT", "hang", "ok"]`): attempt n does step n
-//! (the last step repeats). `hang` waits for the stop signal and reports it. Jobs go through
+//! (the last step repeats). `hang` waits for the stop signal and reports it; `deaf` ignores a
+//! cancel and stops only for a shutdown. Jobs go through
 //! real admission with valid configs (a training names the tiny Llama fixture).
 #![allow(dead_code)]
 
@@ -102,6 +103,16 @@ impl JobExecutor for ScriptedExecutor {
                     ctx! {"reason" => "shutdown"},
                 )),
             };
+        }
+        if step == "deaf" {
+            // A worker that does not hear a cancel: it stops only for a shutdown.
+            while ctx.stop.wait().await != StopRequest::Shutdown {
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+            return Err(Failure::new(
+                ErrorCode::TrainingInterrupted,
+                ctx! {"reason" => "shutdown"},
+            ));
         }
         if let Some(ms) = step.strip_prefix("sleep:") {
             tokio::time::sleep(Duration::from_millis(ms.parse().unwrap_or(10))).await;

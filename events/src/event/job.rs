@@ -62,6 +62,15 @@ pub struct JobCancelled {
     pub reason: String,
 }
 
+/// The user asked a running attempt to stop; the job stays `cancelling` (holding its device
+/// or slot) until the worker is gone, then `JobCancelled` follows.
+#[derive(Debug, Clone, PartialEq, Serialize, bincode::Encode, bincode::Decode)]
+pub struct JobCancelRequested {
+    pub job_id: JobId,
+    pub attempt: u32,
+    pub reason: String,
+}
+
 /// The process running the job died (crash, kill, restart) while it was `running`.
 #[derive(Debug, Clone, PartialEq, Serialize, bincode::Encode, bincode::Decode)]
 pub struct JobInterrupted {
@@ -128,6 +137,9 @@ impl JobFailed {
 }
 impl JobCancelled {
     pub const NAME: &'static str = "job_cancelled";
+}
+impl JobCancelRequested {
+    pub const NAME: &'static str = "job_cancel_requested";
 }
 impl JobInterrupted {
     pub const NAME: &'static str = "job_interrupted";

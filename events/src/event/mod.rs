@@ -169,6 +169,7 @@ events! {
     JobProgress(JobProgress) = 48, v 1;
     JobNote(JobNote) = 49, v 1;
     ArtifactRecorded(ArtifactRecorded) = 50, v 1;
+    JobCancelRequested(JobCancelRequested) = 51, v 1;
     CheckpointSaved(CheckpointSaved) = 60, v 1;
     CheckpointRejected(CheckpointRejected) = 61, v 1;
     TrainingResumed(TrainingResumed) = 62, v 1;
@@ -201,6 +202,7 @@ impl Event {
             JobSucceeded(e) => StreamId::Job(e.job_id),
             JobFailed(e) => StreamId::Job(e.job_id),
             JobCancelled(e) => StreamId::Job(e.job_id),
+            JobCancelRequested(e) => StreamId::Job(e.job_id),
             JobInterrupted(e) => StreamId::Job(e.job_id),
             JobProgress(e) => StreamId::Job(e.job_id),
             JobNote(e) => StreamId::Job(e.job_id),

@@ -188,7 +188,7 @@ fn apply_to_job(job: &mut JobView, event: &Event) -> Option<String> {
         }
         Event::JobSucceeded(e) => {
             job.result = Some(e.result.clone());
-            transition(job, &[Running], Success, "success")
+            transition(job, &[Running, Cancelling], Success, "success")
         }
         Event::JobFailed(e) => {
             job.error = Some(e.failure.clone());
@@ -197,8 +197,14 @@ fn apply_to_job(job: &mut JobView, event: &Event) -> Option<String> {
         }
         Event::JobCancelled(_) => {
             job.retry_due_at_ms = None;
-            transition(job, &[Queued, Running, Retrying], Cancelled, "cancellation")
+            transition(
+                job,
+                &[Queued, Running, Retrying, Cancelling],
+                Cancelled,
+                "cancellation",
+            )
         }
+        Event::JobCancelRequested(_) => transition(job, &[Running], Cancelling, "cancel request"),
         Event::JobInterrupted(_) => {
             // The process died; the scheduler decides (resume -> queued, or failed).
             job.interruptions += 1;

@@ -71,6 +71,7 @@ impl State {
             | Event::JobSucceeded(_)
             | Event::JobFailed(_)
             | Event::JobCancelled(_)
+            | Event::JobCancelRequested(_)
             | Event::JobInterrupted(_)
             | Event::JobProgress(_)
             | Event::JobNote(_)
