@@ -466,6 +466,7 @@ async fn openapi_document_lists_every_route() {
         "/api/v1/projects/{id}/files/{file_id}",
         "/api/v1/projects/{id}/splits",
         "/api/v1/projects/{id}/jobs",
+        "/api/v1/projects/{id}/evaluations",
         "/api/v1/jobs/{id}",
         "/api/v1/jobs/{id}/cancel",
         "/api/v1/jobs/{id}/analysis",

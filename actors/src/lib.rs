@@ -8,6 +8,7 @@
 //! - `scheduler`: the job queue and job state machine (docs/jobs.md), retries, recovery.
 //! - `policy`: per-kind retry policies and backoff (docs/jobs.md).
 //! - `executor`: the protocol job executors implement (generation, training, export).
+//! - `evaluate`: the `evaluate` executor (a training's checkpoint scored on a split).
 //! - `analyzer`: failure text -> `{error_type, error_phase, description, confidence, suggestions}`.
 //! - `hardware`: the cached hardware probe (devices, memory, versions).
 //! - `resume`: a failed or cancelled training continued as a new, linked job.
@@ -19,6 +20,7 @@
 
 pub mod admission;
 pub mod analyzer;
+pub mod evaluate;
 pub mod executor;
 pub mod export;
 pub mod generation;

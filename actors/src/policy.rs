@@ -72,6 +72,14 @@ impl RetryPolicy {
                     ErrorCode::TrainingStalled,
                 ],
             },
+            // Like an export: a worker that reads a training's weights and writes a file.
+            JobKind::Evaluate => RetryPolicy {
+                max_retries: 2,
+                base: Duration::from_secs(1),
+                cap: Duration::from_secs(600),
+                full_jitter: true,
+                retry_on: vec![ErrorCode::EvaluationFailed, ErrorCode::TrainingStalled],
+            },
         }
     }
 
@@ -102,6 +110,12 @@ pub struct RetryPolicies {
     pub dataset_generate: RetryPolicy,
     pub train: RetryPolicy,
     pub export: RetryPolicy,
+    #[serde(default = "evaluate_policy")]
+    pub evaluate: RetryPolicy,
+}
+
+fn evaluate_policy() -> RetryPolicy {
+    RetryPolicy::for_kind(JobKind::Evaluate)
 }
 
 impl Default for RetryPolicies {
@@ -111,6 +125,7 @@ impl Default for RetryPolicies {
             dataset_generate: RetryPolicy::for_kind(JobKind::DatasetGenerate),
             train: RetryPolicy::for_kind(JobKind::Train),
             export: RetryPolicy::for_kind(JobKind::Export),
+            evaluate: evaluate_policy(),
         }
     }
 }
@@ -122,6 +137,7 @@ impl RetryPolicies {
             JobKind::DatasetGenerate => &self.dataset_generate,
             JobKind::Train => &self.train,
             JobKind::Export => &self.export,
+            JobKind::Evaluate => &self.evaluate,
         }
     }
 
@@ -131,6 +147,7 @@ impl RetryPolicies {
             JobKind::DatasetGenerate => &mut self.dataset_generate,
             JobKind::Train => &mut self.train,
             JobKind::Export => &mut self.export,
+            JobKind::Evaluate => &mut self.evaluate,
         }
     }
 }
@@ -149,6 +166,8 @@ mod tests {
         assert_eq!(p.train.max_retries, 3);
         assert_eq!(p.train.retry_on, vec![ErrorCode::TrainingStalled]);
         assert_eq!(p.export.max_retries, 2);
+        assert_eq!(p.evaluate.max_retries, 2);
+        assert_eq!(p.evaluate.cap, p.export.cap);
     }
 
     #[test]
@@ -190,6 +209,10 @@ mod tests {
         );
         let e = RetryPolicy::for_kind(JobKind::Export);
         assert!(e.should_retry(ErrorCode::ExportWriteFailed, 1, 2));
+        let v = RetryPolicy::for_kind(JobKind::Evaluate);
+        assert!(v.should_retry(ErrorCode::EvaluationFailed, 1, 2));
+        assert!(!v.should_retry(ErrorCode::CheckpointNotFound, 1, 2));
+        assert!(!v.should_retry(ErrorCode::ExportWriteFailed, 1, 2));
         assert!(!RetryPolicy::for_kind(JobKind::Train).should_retry(ErrorCode::TrainingOom, 1, 0));
     }
 }

@@ -11,7 +11,7 @@ use tokio::sync::watch;
 use tunewright_events::event::{ServiceStarted, ServiceStopped};
 use tunewright_events::projection::{DatasetView, FileView, JobView, ProjectView, SplitView};
 use tunewright_events::{Event, EventLog, State};
-use tunewright_schemas::config::{ExportConfig, JobConfig};
+use tunewright_schemas::config::{EvaluateConfig, ExportConfig, JobConfig};
 use tunewright_schemas::{
     ctx, DataLayout, ErrorCode, Failure, FileId, JobId, JobKind, JobStatus, ProjectId,
 };
@@ -359,6 +359,9 @@ impl Service {
         if let JobConfig::Export(export) = &admitted.config {
             self.check_export_family(id, export)?;
         }
+        if let JobConfig::Evaluate(evaluate) = &admitted.config {
+            self.check_evaluated_weights(id, evaluate).await?;
+        }
         let sched = &self.inner.config.scheduler;
         let new = NewJob {
             id: JobId::new(),
@@ -396,6 +399,30 @@ impl Service {
             Ok(dir) => crate::admission::export::check_gguf_family(export.format, &dir),
             Err(_) => Ok(()),
         }
+    }
+
+    /// The weights an evaluation would load still hash to what the training recorded
+    /// (docs/jobs.md, "Evaluate"); what the state decides is judged first, as the project
+    /// will judge it.
+    async fn check_evaluated_weights(
+        &self,
+        id: ProjectId,
+        evaluate: &EvaluateConfig,
+    ) -> Result<(), Failure> {
+        let plan = self.read(|s| match s.projects.get(&id) {
+            Some(p) => crate::admission::evaluate::plan(s, p, evaluate).map(Some),
+            None => Ok(None),
+        })?;
+        let Some(plan) = plan else { return Ok(()) };
+        let layout = self.layout();
+        tokio::task::spawn_blocking(move || {
+            crate::admission::evaluate::verify(&layout, plan.run.id, &plan.weights)
+        })
+        .await
+        .map_err(|e| {
+            Failure::new(ErrorCode::InternalError, ctx! {})
+                .caused_by(format!("checking the evaluated weights: {e}"))
+        })?
     }
 
     /// The admission rules (for executors that resolve what admission recorded).

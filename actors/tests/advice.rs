@@ -194,6 +194,44 @@ proptest! {
     }
 }
 
+/// An `evaluate` job's failure is analysed in the evaluation phase: one the text does not
+/// explain is described with that phase, and an out-of-memory is the evaluation's (its own
+/// type and suggestions), whether or not the failure carried its phase.
+#[test]
+fn an_evaluation_failure_is_described_in_the_evaluation_phase() {
+    let config = json!({"train_job": JobId::new().to_string(), "checkpoint_step": 4});
+    let job = job(JobKind::Evaluate, &config);
+    let f = Failure::new(
+        ErrorCode::EvaluationFailed,
+        ctx! {"reason" => "the generations did not serialise: key must be a string"},
+    );
+    let a = analyze_job_failure(f, &job, None).analysis.unwrap();
+    assert_eq!(a.error_phase, ErrorPhase::Evaluation, "{a:?}");
+    assert!(
+        a.description.contains("(phase: evaluation)"),
+        "{}",
+        a.description
+    );
+    let died = Failure::new(
+        ErrorCode::EvaluationFailed,
+        ctx! {"reason" => "the evaluation worker was killed by signal 9 (SIGKILL)"},
+    );
+    let a = analyze_job_failure(died, &job, None).analysis.unwrap();
+    assert_eq!(a.error_phase, ErrorPhase::Evaluation, "{a:?}");
+    let oom = Failure::new(
+        ErrorCode::TrainingOom,
+        ctx! {"phase" => "evaluation", "reason" => "CPU allocator: out of memory"},
+    );
+    let a = analyze_job_failure(oom, &job, None).analysis.unwrap();
+    assert_eq!(a.error_phase, ErrorPhase::Evaluation, "{a:?}");
+    assert_eq!(a.error_type, ErrorType::OomEval, "{a:?}");
+    assert!(
+        a.description.contains("during evaluation"),
+        "{}",
+        a.description
+    );
+}
+
 /// The fields a config of `kind` has, as its parser lists them when refusing an unknown one.
 fn fields(kind: JobKind) -> BTreeSet<String> {
     let mut c = match kind {
@@ -250,6 +288,7 @@ fn every_config_name_that_advice_mentions_exists() {
     let mut known: BTreeSet<String> = fields(JobKind::Train);
     known.extend(fields(JobKind::DatasetGenerate));
     known.extend(fields(JobKind::Export));
+    known.extend(fields(JobKind::Evaluate));
     known.extend(OTHER_NAMES.iter().map(|(n, _)| n.to_string()));
     let name = Regex::new(r"\b[a-z][a-z0-9]*(?:_[a-z0-9]+)+\b").unwrap();
     let mut texts: Vec<(String, String)> = ErrorCode::ALL

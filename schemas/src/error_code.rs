@@ -121,6 +121,9 @@ catalog! {
     ExportArtifactsMissing => ("EXPORT_ARTIFACTS_MISSING", 500, false, "Training artifacts are missing or damaged on disk: {path}"),
     ExportWriteFailed => ("EXPORT_WRITE_FAILED", 500, true, "Writing the export failed: {reason}"),
     ExportVerifyFailed => ("EXPORT_VERIFY_FAILED", 500, false, "The export failed its self-check: {reason}"),
+    // Evaluation.
+    EvaluationNoRun => ("EVALUATION_NO_RUN", 400, false, "There is no finished training run to evaluate: {reason}"),
+    EvaluationFailed => ("EVALUATION_FAILED", 500, true, "The evaluation failed: {reason}"),
     // Jobs.
     JobNotFound => ("JOB_NOT_FOUND", 404, false, "Job {job_id} does not exist"),
     JobAlreadyFinished => ("JOB_ALREADY_FINISHED", 409, false, "Job {job_id} already finished with status '{status}'"),

@@ -12,6 +12,8 @@
 //!     chunks/<index>.json                     finished generation chunks
 //!     dataset.jsonl                           a generated dataset
 //!     <format>/                               an export
+//!     eval-examples.jsonl                     the examples an evaluation scores
+//!     generations.jsonl                       an evaluation's greedy answers
 //! ```
 //!
 //! Events record paths relative to the data directory (`rel_*`), so a data directory can move;
@@ -99,6 +101,11 @@ impl DataLayout {
         self.job_dir(job).join("adapter")
     }
 
+    /// The trained adapter's directory as events record it (relative to the data directory).
+    pub fn rel_adapter_dir(job: JobId) -> String {
+        format!("jobs/{job}/adapter")
+    }
+
     pub fn chunk_file(&self, job: JobId, index: u32) -> PathBuf {
         self.job_dir(job)
             .join("chunks")
@@ -111,6 +118,16 @@ impl DataLayout {
 
     pub fn export_dir(&self, job: JobId, format: &str) -> PathBuf {
         self.job_dir(job).join(format)
+    }
+
+    /// The examples an `evaluate` job scores (the split's part it reads, one JSON per line).
+    pub fn eval_examples(&self, job: JobId) -> PathBuf {
+        self.job_dir(job).join("eval-examples.jsonl")
+    }
+
+    /// The greedy answers an `evaluate` job writes beside their references.
+    pub fn generations(&self, job: JobId) -> PathBuf {
+        self.job_dir(job).join("generations.jsonl")
     }
 
     /// The spec file a worker run of `job` reads (`name` says which run).
@@ -134,6 +151,7 @@ mod tests {
         assert_eq!(l.relative(&l.resolve(&rel)), rel);
         let j = JobId::new();
         assert!(l.checkpoints_dir(j).starts_with(l.job_dir(j)));
+        assert_eq!(l.resolve(&DataLayout::rel_adapter_dir(j)), l.adapter_dir(j));
         assert_eq!(
             l.resolve(&DataLayout::rel_generated_dataset(j)),
             l.job_dir(j).join("dataset.jsonl")

@@ -119,6 +119,7 @@ named_enum!(
         DatasetGenerate => "dataset_generate",
         Train => "train",
         Export => "export",
+        Evaluate => "evaluate",
     }
 );
 
@@ -152,7 +153,7 @@ mod tests {
         let err = "training".parse::<JobKind>().unwrap_err();
         assert!(err
             .to_string()
-            .contains("dataset_preview, dataset_generate, train, export"));
+            .contains("dataset_preview, dataset_generate, train, export, evaluate"));
         let cfg = bincode::config::standard();
         let bytes = bincode::encode_to_vec("bogus", cfg).unwrap();
         assert!(bincode::decode_from_slice::<JobStatus, _>(&bytes, cfg).is_err());

@@ -1,5 +1,5 @@
 //! The worker protocol: what the trainer actor (in the service) and the worker process
-//! (`tunewright worker train|export --spec FILE`) exchange.
+//! (`tunewright worker train|export|evaluate --spec FILE`) exchange.
 //!
 //! The actor writes a spec (`WorkerSpec`) as JSON to a file and passes its path in argv (never a
 //! shell). The worker answers on stdout with JSON lines (`WorkerLine`), one per line, and reads
@@ -42,6 +42,31 @@ pub struct ExportWorkerSpec {
     /// The GGUF encoding of `gguf`/`ollama` (`f16`, `bf16`, `q8_0`); absent for the others.
     #[serde(default)]
     pub quantization: Option<String>,
+}
+
+/// An evaluation as the worker needs it: the base model with either a finished adapter or a
+/// training checkpoint's LoRA tensors (checked against their recorded sha256 on load).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EvaluateWorkerSpec {
+    pub job_id: String,
+    /// The training's effective config, `base_model` a directory (the LoRA shape of a
+    /// checkpoint, `max_seq_length`).
+    pub train_config: serde_json::Value,
+    /// A PEFT adapter directory (the finished training's), or
+    #[serde(default)]
+    pub adapter_dir: Option<String>,
+    /// a checkpoint directory with its recorded files.
+    #[serde(default)]
+    pub checkpoint_dir: Option<String>,
+    #[serde(default)]
+    pub checkpoint_files: Vec<WorkerFile>,
+    /// The examples to score (JSONL).
+    pub examples_path: String,
+    /// Where the generations go (JSONL).
+    pub generations_path: String,
+    pub max_examples: u64,
+    pub prompts: u64,
+    pub max_new_tokens: u64,
 }
 
 /// A command the actor sends on the worker's stdin.

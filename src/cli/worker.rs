@@ -7,7 +7,7 @@ use std::process::ExitCode;
 
 use tunewright_schemas::worker::WorkerLine;
 
-use crate::worker::{control::StopFlag, export, out, probe, train};
+use crate::worker::{control::StopFlag, evaluate, export, out, probe, train};
 
 #[derive(Debug, clap::Args)]
 pub struct WorkerArgs {
@@ -24,6 +24,11 @@ pub enum WorkerTask {
     },
     /// Export a trained adapter described by a spec file (JSON).
     Export {
+        #[arg(long)]
+        spec: PathBuf,
+    },
+    /// Evaluate a training's adapter or checkpoint described by a spec file (JSON).
+    Evaluate {
         #[arg(long)]
         spec: PathBuf,
     },
@@ -61,6 +66,7 @@ pub fn run(args: WorkerArgs) -> ExitCode {
         WorkerTask::Probe => return probe::run(),
         WorkerTask::Train { spec } => train::run(&spec, StopFlag::watch_stdin()),
         WorkerTask::Export { spec } => export::run(&spec),
+        WorkerTask::Evaluate { spec } => evaluate::run(&spec),
     };
     match outcome {
         Ok(value) => {

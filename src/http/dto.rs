@@ -222,7 +222,7 @@ impl From<&ProgressView> for ProgressOut {
 pub struct JobOut {
     pub id: String,
     pub project_id: String,
-    /// `dataset_preview`, `dataset_generate`, `train` or `export`.
+    /// `dataset_preview`, `dataset_generate`, `train`, `export` or `evaluate`.
     pub kind: String,
     /// `queued`, `running`, `retrying`, `cancelling`, `success`, `failed` or `cancelled`
     /// (docs/jobs.md).
@@ -380,6 +380,7 @@ pub enum JobKindIn {
     DatasetGenerate,
     Train,
     Export,
+    Evaluate,
 }
 
 impl From<JobKindIn> for JobKind {
@@ -389,6 +390,7 @@ impl From<JobKindIn> for JobKind {
             JobKindIn::DatasetGenerate => JobKind::DatasetGenerate,
             JobKindIn::Train => JobKind::Train,
             JobKindIn::Export => JobKind::Export,
+            JobKindIn::Evaluate => JobKind::Evaluate,
         }
     }
 }

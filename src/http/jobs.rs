@@ -30,10 +30,10 @@ fn job_out(service: &Service, job: &JobView) -> JobOut {
     request_body = CreateJob,
     responses(
         (status = 201, description = "Admitted and queued (a training waiting for the device shows its queue_position)", body = JobOut),
-        (status = 400, description = "VALIDATION_ERROR, DATASET_NO_DOCS, TRAINING_NO_DATASET, TRAINING_NO_GPU, MODEL_UNSUPPORTED_ARCH, EXPORT_NO_RUN, OLLAMA_API_KEY_MISSING", body = ErrorBody),
+        (status = 400, description = "VALIDATION_ERROR, DATASET_NO_DOCS, TRAINING_NO_DATASET, TRAINING_NO_GPU, MODEL_UNSUPPORTED_ARCH, EXPORT_NO_RUN, EVALUATION_NO_RUN, OLLAMA_API_KEY_MISSING", body = ErrorBody),
         (status = 401, description = "UNAUTHORIZED", body = ErrorBody),
         (status = 403, description = "MODEL_ACCESS_DENIED", body = ErrorBody),
-        (status = 404, description = "PROJECT_NOT_FOUND, SPLIT_NOT_FOUND or MODEL_NOT_FOUND", body = ErrorBody),
+        (status = 404, description = "PROJECT_NOT_FOUND, SPLIT_NOT_FOUND, MODEL_NOT_FOUND or CHECKPOINT_NOT_FOUND (an evaluation's checkpoint missing or failing its hash check)", body = ErrorBody),
         (status = 409, description = "TRAINING_ALREADY_RUNNING, PROJECT_INVALID_STATUS or CONFLICT", body = ErrorBody),
         (status = 413, description = "REQUEST_TOO_LARGE", body = ErrorBody),
         (status = 422, description = "EXPORT_FORMAT_UNAVAILABLE", body = ErrorBody),

@@ -15,6 +15,7 @@ pub mod auth;
 pub mod dataset;
 pub mod dto;
 pub mod error;
+pub mod evaluations;
 pub mod events;
 pub mod files;
 pub mod guard;
@@ -83,6 +84,7 @@ fn documented() -> OpenApiRouter<AppState> {
         .routes(routes!(jobs::resume_job))
         .routes(routes!(jobs::job_analysis))
         .routes(routes!(jobs::job_artifacts))
+        .routes(routes!(evaluations::list_evaluations))
         .routes(routes!(events::list_events))
         .routes(routes!(sse::event_stream))
         .routes(routes!(hardware::hardware));

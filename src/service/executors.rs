@@ -1,9 +1,10 @@
 //! The job executors the scheduler runs, by kind: dataset preview/generation, training (the
-//! trainer actor's worker process) and export. Each is registered here as its crate provides
+//! trainer actor's worker process), export and evaluation. Each is registered here as its crate provides
 //! it; a kind without an executor stays queued until its queue timeout (`JOB_TIMEOUT`).
 
 use std::time::Duration;
 
+use tunewright_actors::evaluate::EvaluateExecutor;
 use tunewright_actors::export::ExportExecutor;
 use tunewright_actors::generation::{DatasetGenerateExecutor, DatasetPreviewExecutor};
 use tunewright_actors::trainer::watchdog::StallBounds;
@@ -17,7 +18,7 @@ pub fn build(args: &ServeArgs) -> Executors {
     let mut executors = Executors::new()
         .with(JobKind::DatasetPreview, DatasetPreviewExecutor::default())
         .with(JobKind::DatasetGenerate, DatasetGenerateExecutor::default());
-    // Training and export run in worker processes of this same binary.
+    // Training, export and evaluation run in worker processes of this same binary.
     if let Ok(binary) = std::env::current_exe() {
         let mut launcher = WorkerLauncher::new(binary);
         launcher.cancel_grace = Duration::from_secs(args.cancel_grace_secs);
@@ -28,7 +29,8 @@ pub fn build(args: &ServeArgs) -> Executors {
         };
         executors = executors
             .with(JobKind::Train, TrainerExecutor::new(launcher.clone()))
-            .with(JobKind::Export, ExportExecutor::new(launcher));
+            .with(JobKind::Export, ExportExecutor::new(launcher.clone()))
+            .with(JobKind::Evaluate, EvaluateExecutor::new(launcher));
     }
     executors
 }

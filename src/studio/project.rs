@@ -1,5 +1,5 @@
 //! The project page (`/projects/{id}`): documents, dataset and splits, dataset generation,
-//! the training form and the project's jobs; and the actions that create and delete a
+//! the training form, the project's evaluations side by side and its jobs; and the actions that create and delete a
 //! project. Each section is also a fragment an action answers with (`Section`).
 
 use axum::extract::{Path, State};
@@ -17,6 +17,7 @@ use super::templates::render;
 use super::train_form::{fields, FieldView};
 use crate::http::dto::{CreateProject, FileOut, ProjectOut};
 use crate::http::error::ApiResult;
+use crate::http::evaluations::{evaluations_of, EvaluationOut};
 use crate::http::ids::{project_id, project_not_found};
 use crate::http::rejection::{ApiJson, ApiPath};
 use crate::http::state::AppState;
@@ -40,6 +41,8 @@ pub struct ProjectPage {
     pub jobs: Vec<Value>,
     pub train_fields: Vec<FieldView>,
     pub trainings: usize,
+    /// The project's evaluations side by side, as the API lists them.
+    pub evaluations: Vec<EvaluationOut>,
 }
 
 /// The model the training form starts with: the one this project trained last.
@@ -78,6 +81,7 @@ pub fn project_page(st: &AppState, id: ProjectId) -> ApiResult<ProjectPage> {
                 jobs,
                 train_fields: fields(last_model(s, id).as_deref()),
                 trainings,
+                evaluations: evaluations_of(s, id),
             })
         })
         .ok_or_else(|| project_not_found(id))

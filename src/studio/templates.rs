@@ -31,6 +31,10 @@ pub const TEMPLATES: &[(&str, &str)] = &[
         include_str!("templates/project_dataset.html"),
     ),
     (
+        "project_evaluations.html",
+        include_str!("templates/project_evaluations.html"),
+    ),
+    (
         "project_jobs.html",
         include_str!("templates/project_jobs.html"),
     ),

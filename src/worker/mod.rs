@@ -1,10 +1,11 @@
-//! The worker process (`tunewright worker train|export|probe`): the only place the service's
+//! The worker process (`tunewright worker train|export|evaluate|probe`): the only place the service's
 //! binary touches the torch device. It reads its spec from a file named in argv, writes
 //! protocol lines (`tunewright_schemas::worker::WorkerLine`) on stdout and reads stop commands
 //! from stdin. A failure is written as a `failure` line before a non-zero exit, so the trainer
 //! actor can tell a reported failure from a death.
 
 pub mod control;
+pub mod evaluate;
 pub mod export;
 pub mod out;
 pub mod probe;

@@ -2,14 +2,16 @@
 //! job's config (`VALIDATION_ERROR` on a bad one), runs `tunewright_trainer::train` with hooks
 //! that stream progress, checkpoints and notes as protocol lines and answer the stop flag at
 //! every step, and turns the loop's errors into catalog failures (OOM, divergence, no GPU,
-//! model load).
+//! model load). Its result carries the final adapter's file digests (`adapter_files`), which
+//! an evaluation of the adapter checks.
 
 use std::path::{Path, PathBuf};
 
 use serde_json::{json, Value};
 use tunewright_schemas::config::TrainConfig;
-use tunewright_schemas::worker::{TrainWorkerSpec, WorkerLine};
+use tunewright_schemas::worker::{TrainWorkerSpec, WorkerFile, WorkerLine};
 use tunewright_schemas::{ctx, ErrorCode, Failure};
+use tunewright_trainer::export::files::sha256_file;
 use tunewright_trainer::train::{
     train, CheckpointRecord, Control, ProgressReport, TrainHooks, TrainSpec,
 };
@@ -137,7 +139,39 @@ pub fn run(spec_path: &Path, stop: StopFlag) -> Result<Value, Failure> {
             ctx! {"reason" => format!("stopped on request at step {} ({why})", outcome.steps)},
         ));
     }
+    let adapter_files = adapter_digests(Path::new(&spec.output_dir))?;
     serde_json::to_value(&outcome)
-        .map(|v| json!({"training": v, "adapter_dir": spec.output_dir}))
+        .map(|v| json!({"training": v, "adapter_dir": spec.output_dir, "adapter_files": adapter_files}))
         .map_err(|e| Failure::new(ErrorCode::InternalError, ctx! {"reason" => e.to_string()}))
+}
+
+/// The size and sha256 of each file of the finished adapter, recorded in the job's result so
+/// that what reads the adapter later (an evaluation) can tell it is unchanged.
+fn adapter_digests(dir: &Path) -> Result<Vec<WorkerFile>, Failure> {
+    let failed = |reason: String| {
+        Failure::new(ErrorCode::InternalError, ctx! {"reason" => reason.clone()}).caused_by(reason)
+    };
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .map_err(|e| failed(format!("{}: {e}", dir.display())))?
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_type().is_ok_and(|t| t.is_file()))
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    names
+        .into_iter()
+        .map(|name| {
+            let path = dir.join(&name);
+            let sha256 =
+                sha256_file(&path).map_err(|e| failed(format!("{}: {e}", path.display())))?;
+            let size_bytes = std::fs::metadata(&path)
+                .map_err(|e| failed(format!("{}: {e}", path.display())))?
+                .len();
+            Ok(WorkerFile {
+                name,
+                sha256,
+                size_bytes,
+            })
+        })
+        .collect()
 }

@@ -2,17 +2,22 @@
 //! (docs/generation.md, "Evaluation"): the mean cross-entropy over the answer tokens (the
 //! tokens training learns: the last assistant turn and its end-of-turn token), its
 //! perplexity `exp(loss)`, the token accuracy (argmax = the answer token), and greedy answers
-//! to the first prompts of the split beside their references.
+//! to the first prompts of the split beside their references. The model is base + adapter,
+//! merged weights, or base + a training checkpoint's LoRA tensors.
 
 use std::path::{Path, PathBuf};
 
 use serde::Serialize;
-use tch::{Device, Kind, Reduction, Tensor};
+use tch::{Kind, Reduction, Tensor};
+
+/// The device a model is loaded on (re-exported: the worker picks it without linking tch).
+pub use tch::Device;
 use tunewright_schemas::dataset::parse_jsonl;
+use tunewright_schemas::worker::WorkerFile;
 
 use crate::export::read_adapter;
 use crate::generate::{generate, stop_ids, GenerateOptions, StopReason};
-use crate::model::CausalLm;
+use crate::model::{CausalLm, LoraSettings};
 use crate::train::data::Tokenized;
 use crate::train::tokenize::{ChatTokenizer, IGNORE};
 use crate::TrainerError;
@@ -76,6 +81,22 @@ pub fn load_model(spec: &EvalSpec, device: Device) -> Result<CausalLm, TrainerEr
     }
 }
 
+/// The model of a training checkpoint (f32 on `device`): the base model in `spec.model_dir`
+/// with the LoRA tensors of `checkpoint` (shaped by `settings`, the training's), each file
+/// checked against `expected` sha256 sums when given.
+pub fn load_checkpoint_model(
+    spec: &EvalSpec,
+    checkpoint: &Path,
+    settings: &LoraSettings,
+    expected: Option<&[WorkerFile]>,
+    device: Device,
+) -> Result<CausalLm, TrainerError> {
+    let loaded = crate::train::checkpoint::load(checkpoint, expected)?;
+    let mut m = CausalLm::load(&spec.model_dir, device, Kind::Float, Some(settings), 0)?;
+    m.load_lora_parameters(&loaded.lora)?;
+    Ok(m)
+}
+
 /// Sum of the answer tokens' cross-entropy, their count, and how many the argmax got right.
 fn score(model: &CausalLm, ex: &Tokenized) -> Result<(f64, i64, i64), TrainerError> {
     let ids = Tensor::from_slice(&ex.ids)
@@ -102,6 +123,16 @@ fn score(model: &CausalLm, ex: &Tokenized) -> Result<(f64, i64, i64), TrainerErr
 
 /// Evaluate `model` on `spec`'s split.
 pub fn evaluate(model: &CausalLm, spec: &EvalSpec) -> Result<EvalReport, TrainerError> {
+    evaluate_with(model, spec, &mut |_| {})
+}
+
+/// `evaluate`, calling `on_example` with the number of examples scored after each one (a
+/// worker's sign of life).
+pub fn evaluate_with(
+    model: &CausalLm,
+    spec: &EvalSpec,
+    on_example: &mut dyn FnMut(usize),
+) -> Result<EvalReport, TrainerError> {
     let tok = ChatTokenizer::load(&spec.model_dir)?;
     let bytes = std::fs::read(&spec.data).map_err(|e| TrainerError::Io {
         path: spec.data.clone(),
@@ -163,6 +194,7 @@ pub fn evaluate(model: &CausalLm, spec: &EvalSpec) -> Result<EvalReport, Trainer
             });
         }
         report.scored.push(t);
+        on_example(report.examples);
     }
     if report.answer_tokens > 0 {
         report.loss = sum / report.answer_tokens as f64;

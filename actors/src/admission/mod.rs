@@ -4,11 +4,13 @@
 //! model in the local Hugging Face cache, readable, a supported architecture, weights and
 //! tokenizer present), `device: "cuda"` against the cached hardware probe, an LLM endpoint's
 //! API key; for a GGUF export, the family of the base model of the training it exports
-//! (`export.rs`). What the project's state decides (its status, dataset, splits, the training
+//! (`export.rs`); for an evaluation, the training, checkpoint and split it reads and the
+//! hashes of the weights (`evaluate.rs`). What the project's state decides (its status, dataset, splits, the training
 //! already queued, the run an export names) is the project's decision (`project::decide`).
 //!
 //! `offline` is the part that needs no I/O: the analyzer's suggestions are held to it.
 
+pub mod evaluate;
 pub mod export;
 pub mod hub_cache;
 pub mod model;
@@ -95,7 +97,7 @@ impl Admission {
             JobConfig::DatasetPreview(g) | JobConfig::DatasetGenerate(g) => {
                 LlmSettings::resolve(g)?;
             }
-            JobConfig::Export(_) => {}
+            JobConfig::Export(_) | JobConfig::Evaluate(_) => {}
         }
         Ok(Admitted {
             config: parsed,

@@ -25,6 +25,7 @@ fn phase_of(kind: JobKind) -> ErrorPhase {
         JobKind::Train => ErrorPhase::Training,
         JobKind::DatasetGenerate | JobKind::DatasetPreview => ErrorPhase::Generation,
         JobKind::Export => ErrorPhase::Export,
+        JobKind::Evaluate => ErrorPhase::Evaluation,
     }
 }
 

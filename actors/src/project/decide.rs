@@ -259,7 +259,7 @@ fn create_split(
 }
 
 /// What a job of `kind` needs of its project; the config as it will be recorded (an export
-/// names the run it exports).
+/// names the run it exports, an evaluation its checkpoint and split).
 fn job_rules(state: &State, p: &ProjectView, new: &NewJob) -> Result<serde_json::Value, Failure> {
     let mut recorded = new.recorded.clone();
     match &new.config {
@@ -311,6 +311,22 @@ fn job_rules(state: &State, p: &ProjectView, new: &NewJob) -> Result<serde_json:
                         ctx! {"split" => split.clone(), "project_id" => p.id.to_string()},
                     ));
                 }
+            }
+        }
+        JobConfig::Evaluate(e) => {
+            // What it reads (docs/jobs.md, "Evaluate"); the file hashes are checked by the
+            // service before this decision (I/O) and again when the job starts.
+            let plan = crate::admission::evaluate::plan(state, p, e)?;
+            if let Some(obj) = recorded.as_object_mut() {
+                obj.insert(
+                    "train_job".into(),
+                    serde_json::json!(plan.run.id.to_string()),
+                );
+                obj.insert("checkpoint_step".into(), e.checkpoint.to_json());
+                match &plan.split {
+                    Some(s) => obj.insert("split".into(), serde_json::json!(s.name)),
+                    None => obj.remove("split"),
+                };
             }
         }
         JobConfig::Export(e) => {

@@ -9,7 +9,7 @@ pub fn on_job_created(kind: JobKind, current: ProjectStatus) -> ProjectStatus {
     match kind {
         JobKind::DatasetGenerate => ProjectStatus::Generating,
         JobKind::Train => ProjectStatus::Training,
-        JobKind::DatasetPreview | JobKind::Export => current,
+        JobKind::DatasetPreview | JobKind::Export | JobKind::Evaluate => current,
     }
 }
 

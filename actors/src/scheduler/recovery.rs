@@ -89,6 +89,7 @@ fn interrupted_code(kind: JobKind) -> ErrorCode {
         JobKind::Train => ErrorCode::TrainingInterrupted,
         JobKind::DatasetGenerate | JobKind::DatasetPreview => ErrorCode::DatasetGenerationFailed,
         JobKind::Export => ErrorCode::ExportWriteFailed,
+        JobKind::Evaluate => ErrorCode::EvaluationFailed,
     }
 }
 

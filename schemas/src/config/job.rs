@@ -1,7 +1,7 @@
 //! A job's config, parsed once per kind: the one place that says what each kind accepts.
 //! Admission parses a submitted config with it; executors and the worker read the same types.
 
-use crate::config::{ExportConfig, GenerationConfig, TrainConfig};
+use crate::config::{EvaluateConfig, ExportConfig, GenerationConfig, TrainConfig};
 use crate::{ctx, ErrorCode, Failure, JobKind};
 
 /// A parsed, valid job config.
@@ -11,6 +11,7 @@ pub enum JobConfig {
     DatasetGenerate(GenerationConfig),
     Train(Box<TrainConfig>),
     Export(ExportConfig),
+    Evaluate(EvaluateConfig),
 }
 
 impl JobConfig {
@@ -34,6 +35,7 @@ impl JobConfig {
             }
             JobKind::Train => JobConfig::Train(Box::new(TrainConfig::from_json(config)?)),
             JobKind::Export => JobConfig::Export(ExportConfig::from_json(config)?),
+            JobKind::Evaluate => JobConfig::Evaluate(EvaluateConfig::from_json(config)?),
         })
     }
 
@@ -43,6 +45,7 @@ impl JobConfig {
             JobConfig::DatasetGenerate(_) => JobKind::DatasetGenerate,
             JobConfig::Train(_) => JobKind::Train,
             JobConfig::Export(_) => JobKind::Export,
+            JobConfig::Evaluate(_) => JobKind::Evaluate,
         }
     }
 }

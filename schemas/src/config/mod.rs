@@ -1,10 +1,12 @@
 //! Job configurations as users write them (Hugging Face names where they exist).
 
+pub mod evaluate;
 pub mod export;
 pub mod generation;
 pub mod job;
 pub mod train;
 
+pub use evaluate::{CheckpointChoice, EvaluateConfig};
 pub use export::{gguf_refusal, gguf_unavailable, ExportConfig, ExportFormat, Quantization};
 pub use generation::GenerationConfig;
 pub use job::JobConfig;

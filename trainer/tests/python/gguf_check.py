@@ -5,15 +5,20 @@ converter does (`LlamaModel.permute`). f16/bf16 matrices and f32 norms/biases mu
 bit-equal to the merged weights so converted; q8_0 within half a quantization step of each
 block (plus the f16 rounding of its scale) and the same bytes as gguf's own quantizer. Metadata: hyper-parameters, the vocabulary by id,
 merges, special ids and the chat template. Ollama exports: the Modelfile's TEMPLATE, rendered
-for a two-turn chat by a renderer of the Go template subset tunewright emits, equals the
+for a two-turn chat by Go's own text/template (the engine Ollama runs: `go run
+trainer/tests/go/render_template.go`; script/install-test-tools installs Go), equals the
 tokenizer's chat template output. Run by trainer/tests through .venv/bin/python.
 
 usage: gguf_check.py SPEC_JSON
   SPEC_JSON: [{"gguf", "merged_dir", "quantization", "modelfile"?}, ...]
 """
 import json
+import os
 import re
+import shutil
+import subprocess
 import sys
+import tempfile
 
 import gguf
 import numpy as np
@@ -110,17 +115,24 @@ def check_metadata(reader, case, cfg, arch):
     return tok
 
 
+RENDERER = os.path.join(os.path.dirname(__file__), "..", "go", "render_template.go")
+
+
 def render_go(template, messages):
-    """The subset tunewright emits: `{{- range .Messages }}...{{ end }}` with `.Role` and
-    `.Content` inside, literal text around it (`{{-` trims whitespace before it)."""
-    m = re.fullmatch(r"(.*?)\{\{-? range \.Messages \}\}(.*?)\{\{ end \}\}(.*)", template, re.S)
-    assert m, template
-    head, body, tail = m.groups()
-    out = head.rstrip() if "{{- range" in template else head
-    for msg in messages:
-        out += body.replace("{{ .Role }}", msg["role"]).replace("{{ .Content }}", msg["content"])
-    assert "{{" not in out + tail, template
-    return out + tail
+    """The template rendered by Go's text/template with Ollama's data (.Messages)."""
+    go = shutil.which("go")
+    assert go, "Go is missing: script/install-test-tools installs it (Debian package golang-go)"
+    env = dict(os.environ)
+    env.setdefault("GOCACHE", os.path.join(tempfile.gettempdir(), "tunewright-go-cache"))
+    out = subprocess.run(
+        [go, "run", RENDERER],
+        input=json.dumps({"template": template, "messages": messages}).encode(),
+        capture_output=True,
+        env=env,
+        check=False,
+    )
+    assert out.returncode == 0, out.stderr.decode()
+    return out.stdout.decode()
 
 
 def parse_modelfile(text):
