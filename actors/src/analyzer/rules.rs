@@ -126,6 +126,63 @@ mod tests {
     }
 
     #[test]
+    fn failure_modes_in_the_words_of_servers_and_libraries_are_read() {
+        for (text, want) in [
+            ("error: failed to start the model runner", LlmServerError),
+            (
+                "msg=\"runner process crashed\" exit status 2",
+                LlmServerError,
+            ),
+            (
+                "apierror: the server had an error processing your request",
+                LlmServerError,
+            ),
+            ("error 404: no model is currently loaded", LlmModelNotFound),
+            (
+                "the prompt exceeds the available context size",
+                SequenceTooLong,
+            ),
+            ("context window has been exceeded (4096)", SequenceTooLong),
+            (
+                "error: failed to parse model json output: eof while parsing a value",
+                LlmResponseInvalid,
+            ),
+            ("could not find any accelerator on this machine", NoGpu),
+            (
+                "runtimeerror: error patching trainer for this version",
+                DependencyMissing,
+            ),
+            (
+                "could not resolve host. please check your network connection",
+                NetworkUnreachable,
+            ),
+            (
+                "gguf: unexpected end of file while reading tensor data",
+                CheckpointCorrupted,
+            ),
+            (
+                "cudnn error: could not find an engine for this convolution",
+                CudaError,
+            ),
+            (
+                "access denied: log in to hugging face with a token",
+                ModelAccessDenied,
+            ),
+            (
+                "valueerror: attempting to unscale fp16 gradients.",
+                PrecisionUnsupported,
+            ),
+            (
+                "expected input batch_size (16) to match target batch_size (12)",
+                DatasetFormat,
+            ),
+        ] {
+            let got = classify(text, ErrorPhase::Unknown).map(|(t, _)| t);
+            assert_eq!(got, Some(want), "{text}");
+        }
+    }
+
+    #[test]
     fn generic_words_come_last() {
         // A dataset error pasted with its command line (which names a timeout) is a dataset
         // error.

@@ -45,6 +45,12 @@ pub fn signal(text: &str) -> String {
     for line in text.lines() {
         let lower = line.to_lowercase();
         if frame.is_match(&lower) {
+            // A traceback pasted without its line breaks carries the exception on the frame's
+            // own line: keep it from the exception's name on.
+            if let Some(at) = exception_in(&lower) {
+                out.push_str(&lower[at..]);
+                out.push('\n');
+            }
             source_line_due = true;
             continue;
         }
@@ -60,6 +66,17 @@ pub fn signal(text: &str) -> String {
         out.push('\n');
     }
     out
+}
+
+/// Where an exception (`requests.exceptions.ConnectionError: ...`) starts inside a frame's
+/// line, if one does.
+fn exception_in(line: &str) -> Option<usize> {
+    static EXCEPTION_RE: OnceLock<Option<Regex>> = OnceLock::new();
+    let re = regex(
+        &EXCEPTION_RE,
+        r"\b([a-z_][\w.]*\.)?[a-z_]\w*(error|exception|interrupt):\s",
+    )?;
+    re.find(line).map(|m| m.start())
 }
 
 /// An indented line that is not itself an exception (`    x = f(y)`, not `ValueError: ...`).
@@ -129,6 +146,15 @@ mod tests {
     #[test]
     fn a_message_that_starts_with_a_number_is_kept() {
         assert!(signal("401 Incorrect API key provided").contains("401 incorrect api key"));
+    }
+
+    #[test]
+    fn an_exception_on_a_frame_line_is_kept() {
+        let t = "File \"/x/adapters.py\", line 519, in send raise ConnectionError(e) requests.exceptions.ConnectionError: Failed to resolve 'huggingface.co'";
+        let s = signal(t);
+        assert!(s.contains("connectionerror: failed to resolve"), "{s}");
+        assert!(!s.contains("in send"), "{s}");
+        assert_eq!(signal("  File \"x.py\", line 1, in f"), "");
     }
 
     #[test]

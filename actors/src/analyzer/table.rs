@@ -180,6 +180,8 @@ pub const RULES: &[Rule] = &[
             r"(does not|doesn'?t|don'?t|do not) support (bf16|bfloat16|fp16|half)",
             r"fp16 mixed precision requires a gpu",
             r"compute capability of at least 8\.0",
+            // fp16 mixed precision over weights already in fp16: the grad scaler refuses.
+            r"attempting to unscale fp16 gradients",
             r"\b(bf16|bfloat16|fp16)\b[^\n]{0,30}\brequires\b",
         ],
     ),
@@ -223,6 +225,8 @@ pub const RULES: &[Rule] = &[
             r"device=cuda was requested",
             r"cuda-capable device\(s\) is/are busy or unavailable",
             r"requires an? (cuda |nvidia )?gpu",
+            r"(cannot|can'?t|could not|couldn'?t|unable to|failed to) (find|detect) (any |a )?(usable )?(torch |cuda |gpu )?(accelerators?|gpus?)\b",
+            r"you need an? (cuda |nvidia )?gpu\b",
         ],
     ),
     rule(
@@ -259,6 +263,9 @@ pub const RULES: &[Rule] = &[
             r"cudaerror",
             r"cuda_error_\w+",
             r"illegal instruction was encountered",
+            // cuDNN with no kernel for this shape, dtype or device.
+            r"unable to find an engine to execute",
+            r"\bcudnn\b[^\n]{0,20}\b(error|failed|failure)\b",
             r"cublaslt\w* [^\n]{0,20}failed",
             r"cuda_launch_blocking=1",
             r"\berror\b[^\n]{0,80} at line \d+ in file [^\n]*\.cu\b",
@@ -313,6 +320,11 @@ pub const RULES: &[Rule] = &[
         &[
             r"we couldn'?t connect to",
             r"check(out)? your internet connection",
+            r"check your (network |internet )?connection",
+            r"internet connection is on",
+            r"localentrynotfounderror",
+            r"failed to resolve '[^'\n]+'",
+            r"nameresolutionerror",
             r"\bdial tcp\b",
             r"\bconnectex\b",
             r"actively refused",
@@ -361,6 +373,8 @@ pub const RULES: &[Rule] = &[
             r"\b(sha256|hash|checksum) mismatch",
             r"not a valid safetensors file",
             r"unexpected (eof|end of file)",
+            r"unexpected(ly)?( reached)? (eof|end of (the )?file)",
+            r"(file|checkpoint|model|weights) (is |was |looks )?truncated",
             r"invalid magic",
             r"\bdamaged\b",
             r"\btruncated (file|checkpoint|archive)",
@@ -387,6 +401,8 @@ pub const RULES: &[Rule] = &[
         High,
         &[
             r"try pulling it first",
+            r"\bno models? (is |are )?(currently )?loaded\b",
+            r"please load a model\b",
             r"pull model manifest",
             r"ollama_model_not_found",
             r"the llm service has no model",
@@ -435,6 +451,7 @@ pub const RULES: &[Rule] = &[
             r"(401|403) client error[^\n]{0,120}(huggingface\.co|hf\.co|hf-mirror)",
             r"\b(401|403)\b[^\n]{0,60}for url: https?://(huggingface\.co|hf\.co|hf-mirror)",
             r"\bis gated\b",
+            r"access denied\b[^\n]{0,120}(login|log in|authenticate|access token)",
             r"model_access_denied",
         ],
     ),
@@ -520,6 +537,9 @@ pub const RULES: &[Rule] = &[
             r"too many tokens",
             r"requested \d+ tokens",
             r"context (length|window) (exceeded|of \d+)",
+            // LLM servers' words: the prompt does not fit the context they were started with.
+            r"exceed(s|ed|ing)? (the )?(available |maximum |max )?(context|n_ctx|ctx)\b",
+            r"context (size|length|window) (has been |was |is )?exceeded",
         ],
     ),
     rule(
@@ -556,6 +576,7 @@ pub const RULES: &[Rule] = &[
             r"could not be parsed, even after repair",
             r"ollama_response_invalid",
             r"failed to parse (the )?(llm|model)'?s? (response|output|answer)",
+            r"(pars(e|ing)|decod(e|ing)) (the )?(llm|model|assistant)'?s?( json)? (response|output|answer|completion)",
             r"failed to parse (llm |model )?(response|output|completion|content|answer)",
             r"invalid response from the (model|llm)",
             r"(llm|model)'?s? (response|output|answer) (is|was) not (valid )?json",
@@ -585,6 +606,12 @@ pub const RULES: &[Rule] = &[
         &[
             r"llama runner process (has terminated|no longer running)",
             r"error starting llama runner",
+            // The server's model runner that would not start, or died under it.
+            r"(failed|unable|error) (to )?start(ing)? (a |the )?(\w+ )?runner",
+            r"\brunner (process )?(terminated|crashed|exited|died)",
+            r"\bdo load request\b",
+            r"error loading model\.?\s*\(exit code",
+            r"server (had|encountered|experienced) an (internal )?error",
             r"internalservererror",
             r"internal server error",
             r"\bhttp 50[03]\b",
@@ -708,6 +735,9 @@ pub const RULES: &[Rule] = &[
             r"make sure (that )?you have installed",
             // A tokenizer file written by a newer `tokenizers` than the one installed.
             r"did not match any variant of untagged enum",
+            // A library that patches another's classes, written for other versions of them.
+            r"\b(error|failed|unable to|cannot|can'?t) (to )?(monkey-?)?patch(ing)? \w+",
+            r"failed to create dynamic(ally)? compiled",
         ],
     ),
     // Datasets: the unreadable before the empty (a file that fails to parse also reports
@@ -727,6 +757,8 @@ pub const RULES: &[Rule] = &[
             r"columns? [^\n]{0,40}(not in the dataset|doesn'?t exist in the dataset)",
             r"unable to create tensor, you should probably activate truncation",
             r"you need to specify either .text. or .text_target.",
+            // Inputs and labels of different lengths: the data's labels were built wrong.
+            r"expected input batch_size \(\d+\) to match target batch_size",
             r"each line must be a json object",
             r"couldn'?t cast",
             r"(missing|required) (field|key|column) [`'\x22]?(instruction|output|input|messages|text|prompt|completion|role|content|conversations)\b",
@@ -798,6 +830,8 @@ pub const RULES: &[Rule] = &[
             r"expecting (value|property name|',' delimiter)",
             r"extra data: line",
             r"unterminated string",
+            // serde_json's words for a document that ends too early.
+            r"eof while parsing (a|an) (string|value|object|list|number)",
             r"keyerror: '[^']+'",
             r"missing field",
             r"(invalid|not valid) json",
