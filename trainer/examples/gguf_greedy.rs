@@ -1,6 +1,7 @@
 //! The tunewright side of `script/llama-cpp-check`: trains the tiny Llama fixture for a few
-//! steps on the bundled SFT sample, exports it as GGUF (f16, with its self-check), and writes
-//! greedy tokens of the merged model for three chat prompts as JSON:
+//! steps on the bundled SFT sample, exports it as GGUF (with its self-check), reads the GGUF back
+//! (the weights llama.cpp computes with: rounded to f16/bf16, or q8_0 dequantized) and writes
+//! tunewright's greedy tokens from those weights for three chat prompts as JSON:
 //! `{"gguf": PATH, "cases": [{"prompt": [ids], "tokens": [ids]}, ...]}`.
 //!
 //! Arguments: OUT_DIR [FAMILY (llama)] [QUANTIZATION (f16)].
@@ -78,7 +79,12 @@ fn run() -> Result<(), String> {
     export(&source, ExportFormat::Merged, &merged).map_err(|e| e.to_string())?;
     let gguf_dir = out.join("gguf");
     export(&source, ExportFormat::Gguf(q), &gguf_dir).map_err(|e| e.to_string())?;
-    let model = CausalLm::load(&merged, tch::Device::Cpu, tch::Kind::Float, None, 0)
+    // The GGUF's own weights, so a quantized file is compared with itself, not with f32.
+    let read_back = out.join("gguf-read-back");
+    std::fs::create_dir_all(&read_back).map_err(|e| e.to_string())?;
+    tunewright_trainer::export::gguf::read_back(&gguf_dir.join("model.gguf"), &merged, &read_back)
+        .map_err(|e| e.to_string())?;
+    let model = CausalLm::load(&read_back, tch::Device::Cpu, tch::Kind::Float, None, 0)
         .map_err(|e| e.to_string())?;
     let tok = ChatTokenizer::load(&merged).map_err(|e| e.to_string())?;
     let opts = GenerateOptions::greedy(24, stop_ids(&merged).map_err(|e| e.to_string())?);

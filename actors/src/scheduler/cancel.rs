@@ -64,12 +64,15 @@ fn stop_worker(st: &SchedulerState, job_id: JobId) {
     }
 }
 
-/// Record `job` cancelled (its worker, if it had one, is gone).
+/// Record `job` cancelled (its worker, if it had one, is gone). Counted first, as outcomes are,
+/// so a reader who sees the status also sees the count.
 pub async fn finish_cancel(
     st: &mut SchedulerState,
     job: &JobView,
     reason: &str,
 ) -> Result<(), Failure> {
+    metrics::counter!("tunewright_jobs_total", "kind" => job.kind.as_str(), "status" => "cancelled")
+        .increment(1);
     st.args
         .projects
         .finish_job(
@@ -82,7 +85,5 @@ pub async fn finish_cancel(
             })],
         )
         .await?;
-    metrics::counter!("tunewright_jobs_total", "kind" => job.kind.as_str(), "status" => "cancelled")
-        .increment(1);
     Ok(())
 }
