@@ -397,3 +397,76 @@ async fn doomed_evaluations_are_refused_at_the_door_and_write_nothing() {
     assert_eq!(last["error_code"], "EVALUATION_FAILED");
     assert_eq!(last["loss"], Value::Null);
 }
+
+/// A training with a split trains on its `train` part and evaluates on its `val` part; an
+/// evaluation of that run scores the same `val` part, so none of what it scores was trained on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_split_training_holds_its_val_part_out_and_the_evaluation_scores_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = Server::start_with(opts(dir.path())).await;
+    let p = project_with_dataset(&s, "held-out").await;
+    let r = s
+        .post_json(
+            &format!("/api/v1/projects/{p}/splits"),
+            json!({"name": "main", "ratios": {"train": 0.75, "val": 0.25}, "seed": 3}),
+        )
+        .await;
+    assert_eq!(r.status(), 201, "{:?}", r.text().await);
+    let mut cfg = train_config(4, 2);
+    cfg["split"] = json!("main");
+    cfg["eval_steps"] = json!(2);
+    let t = submit_train(&s, &p, cfg).await;
+    let done = finished(&s, &t).await;
+    assert_eq!(done["status"], "success", "{done}");
+
+    let job_dir = dir.path().join("jobs").join(&t);
+    let lines = |path: &Path| -> Vec<String> {
+        std::fs::read_to_string(path)
+            .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+            .lines()
+            .map(str::to_string)
+            .collect()
+    };
+    let (train, val) = (
+        lines(&job_dir.join("train-part.jsonl")),
+        lines(&job_dir.join("val-part.jsonl")),
+    );
+    let n_val = (273.0_f64 * 0.25).floor() as usize;
+    assert_eq!((train.len(), val.len()), (273 - n_val, n_val));
+    assert!(
+        val.iter().all(|l| !train.contains(l)),
+        "the val part is held out"
+    );
+    let evs = events(&s, &t).await;
+    let notes = of_type(&evs, "job_note");
+    let preflight = notes
+        .iter()
+        .find(|n| n["data"]["topic"] == "preflight")
+        .expect("a pre-flight note");
+    let kept = preflight["data"]["data"]["examples_kept"].as_u64().unwrap();
+    let dropped = preflight["data"]["data"]["dropped"]
+        .as_object()
+        .map(|d| d.values().filter_map(Value::as_u64).sum::<u64>())
+        .unwrap_or(0);
+    assert_eq!(kept + dropped, train.len() as u64, "{preflight}");
+    assert!(
+        notes.iter().any(|n| n["data"]["topic"] == "evaluation"),
+        "the val part is evaluated during training: {notes:?}"
+    );
+    assert!(
+        done["result"]["training"]["eval_loss"].is_f64(),
+        "and at its end: {done}"
+    );
+
+    // The evaluation takes the run's split and scores exactly its val part.
+    let e = evaluated(&s, &p, json!({"train_job": t, "max_examples": 100000})).await;
+    assert_eq!(e["result"]["split"], "main");
+    assert_eq!(e["result"]["examples_available"], n_val as u64);
+    let scored = lines(
+        &dir.path()
+            .join("jobs")
+            .join(e["id"].as_str().unwrap())
+            .join("eval-examples.jsonl"),
+    );
+    assert_eq!(scored, val);
+}

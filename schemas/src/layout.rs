@@ -120,6 +120,11 @@ impl DataLayout {
         self.job_dir(job).join(format)
     }
 
+    /// The examples of a split's `part` a training reads (`train`, or `val` for its evaluation).
+    pub fn split_part(&self, job: JobId, part: &str) -> PathBuf {
+        self.job_dir(job).join(format!("{part}-part.jsonl"))
+    }
+
     /// The examples an `evaluate` job scores (the split's part it reads, one JSON per line).
     pub fn eval_examples(&self, job: JobId) -> PathBuf {
         self.job_dir(job).join("eval-examples.jsonl")

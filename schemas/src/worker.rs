@@ -16,8 +16,11 @@ pub struct TrainWorkerSpec {
     pub job_id: String,
     /// The job's `config` as submitted (model, lora, hyper-parameters, device, ...).
     pub config: serde_json::Value,
-    /// The SFT dataset (JSONL) to train on.
+    /// The SFT dataset (JSONL) to train on: the project's dataset, or its split's `train` part.
     pub dataset_path: String,
+    /// The examples evaluated during and after training (the split's `val` part), if any.
+    #[serde(default)]
+    pub val_path: Option<String>,
     /// Where checkpoints go: `<job dir>/checkpoints/step-<n>/`.
     pub checkpoint_root: String,
     /// Where the final adapter goes.

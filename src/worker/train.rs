@@ -93,7 +93,7 @@ fn spec_for(spec: &TrainWorkerSpec) -> Result<TrainSpec, Failure> {
         model_dir: PathBuf::from(&config.base_model),
         config,
         train_data: PathBuf::from(&spec.dataset_path),
-        val_data: None,
+        val_data: spec.val_path.as_ref().map(PathBuf::from),
         output_dir: PathBuf::from(&spec.output_dir),
         checkpoint_root: PathBuf::from(&spec.checkpoint_root),
         resume_from: spec.resume_from.as_ref().map(PathBuf::from),

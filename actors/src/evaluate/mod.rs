@@ -15,7 +15,7 @@ use tunewright_schemas::{ctx, ErrorCode, ErrorPhase, Failure};
 
 use crate::admission::evaluate::{self as admit, EvalPlan, EVAL_PART};
 use crate::executor::{JobContext, JobExecutor};
-use crate::project::split::part_members;
+use crate::project::parts::write_part;
 use crate::trainer::checkpoints::sha256_file;
 use crate::trainer::process::{LineHandler, WorkerEnd, WorkerLauncher};
 use crate::trainer::watchdog::{file_bytes, model_bytes, StartupLoad};
@@ -61,20 +61,7 @@ fn write_examples(ctx: &JobContext, plan: &EvalPlan, out: &Path) -> Result<usize
         ));
     };
     let path = ctx.layout.resolve(&dataset.stored_path);
-    let text = std::fs::read_to_string(&path)
-        .map_err(|e| failed(format!("reading the dataset {}: {e}", path.display())))?;
-    let lines: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
-    let chosen: Vec<&str> = match &plan.split {
-        None => lines,
-        Some(s) => part_members(lines.len() as u64, &s.counts, s.seed, EVAL_PART)
-            .into_iter()
-            .filter_map(|i| lines.get(i).copied())
-            .collect(),
-    };
-    let mut body = chosen.join("\n");
-    body.push('\n');
-    std::fs::write(out, body).map_err(|e| failed(format!("{}: {e}", out.display())))?;
-    Ok(chosen.len())
+    write_part(&path, plan.split.as_ref(), EVAL_PART, out).map_err(failed)
 }
 
 #[async_trait::async_trait]

@@ -5,9 +5,10 @@
 //!
 //! - `decide`: the decisions (what each command becomes, or why it is refused).
 //! - `status`: the project state machine's moves on a job's creation and end.
-//! - `split`: the split rules.
+//! - `split`: the split rules; `parts`: a split's parts written as files for a worker.
 
 pub mod decide;
+pub mod parts;
 pub mod split;
 pub mod status;
 

@@ -21,6 +21,7 @@ use tunewright_schemas::{ctx, ErrorCode, ErrorPhase, Failure, Json};
 
 use crate::admission::hub_cache::HubCache;
 use crate::executor::{JobContext, JobExecutor, StopRequest};
+use crate::project::parts::write_part;
 use checkpoints::ResumePoint;
 use events::JobEventWriter;
 pub use process::{WorkerEnd, WorkerLauncher};
@@ -66,6 +67,33 @@ fn dataset_path(ctx: &JobContext) -> Result<PathBuf, Failure> {
             ctx! {"project_id" => ctx.project.id.to_string()},
         )),
     }
+}
+
+/// What the worker trains and evaluates on: the whole dataset, or, for a training with a
+/// `split`, that split's `train` part and its `val` part written beside the job (the same
+/// examples at every attempt: the split is seeded).
+fn training_data(
+    ctx: &JobContext,
+    config: &Value,
+    dataset: &Path,
+) -> Result<(PathBuf, Option<PathBuf>), Failure> {
+    let Some(name) = config.get("split").and_then(Value::as_str) else {
+        return Ok((dataset.to_path_buf(), None));
+    };
+    let Some(split) = ctx.project.splits.get(name) else {
+        return Err(Failure::new(
+            ErrorCode::SplitNotFound,
+            ctx! {"split" => name, "project_id" => ctx.project.id.to_string()},
+        ));
+    };
+    let write = |part: &str| -> Result<(PathBuf, usize), Failure> {
+        let out = ctx.layout.split_part(ctx.job.id, part);
+        let n = write_part(dataset, Some(split), part, &out).map_err(internal)?;
+        Ok((out, n))
+    };
+    let (train, _) = write("train")?;
+    let (val, n_val) = write("val")?;
+    Ok((train, (n_val > 0).then_some(val)))
 }
 
 fn write_spec(path: &Path, spec: &TrainWorkerSpec) -> Result<(), Failure> {
@@ -114,7 +142,8 @@ fn internal(reason: String) -> Failure {
 impl JobExecutor for TrainerExecutor {
     async fn execute(&self, ctx: JobContext) -> Result<Value, Failure> {
         let job_id = ctx.job.id;
-        let dataset = dataset_path(&ctx)?;
+        let (dataset, val) =
+            training_data(&ctx, &ctx.job.effective_config.0, &dataset_path(&ctx)?)?;
         // Remedies applied earlier (in an earlier attempt, or before the service restarted)
         // stay applied: the checkpoints written since were made with them.
         let mut config = ctx.job.effective_config.0.clone();
@@ -177,6 +206,7 @@ impl JobExecutor for TrainerExecutor {
                 job_id: job_id.to_string(),
                 config: worker_config,
                 dataset_path: dataset.to_string_lossy().into_owned(),
+                val_path: val.as_ref().map(|v| v.to_string_lossy().into_owned()),
                 checkpoint_root: ctx
                     .layout
                     .checkpoints_dir(job_id)
