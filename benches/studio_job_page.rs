@@ -1,8 +1,10 @@
 //! The studio's job page for a long run: a log holding one training of 100,000 logged steps
 //! (plus an evaluation every 500), served by a real `tunewright serve` (release build when run
-//! with `cargo bench`). Prints, measured in this one run: the first (cold) page, the page once
-//! its reading is cached (criterion), the page's size and points per curve, and the service's
-//! CPU time per second with a live page's event stream open and idle against none.
+//! with `cargo bench`). Prints, measured in this one run: the first page asked for at once after
+//! start (the run read on the request's path) and after a restart once the studio's warm-up has
+//! read it, the page once its reading is cached (criterion), its size and points per curve, and
+//! the service's CPU time per second with a live page's event stream open and idle against
+//! none.
 
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
@@ -123,23 +125,58 @@ fn cpu_secs(pid: u32) -> f64 {
     ticks / per_sec
 }
 
+/// Wait until `base` answers `/ready`.
+async fn ready(client: &reqwest::Client, base: &str) {
+    for _ in 0..300 {
+        if client
+            .get(format!("{base}/ready"))
+            .send()
+            .await
+            .is_ok_and(|r| r.status() == 200)
+        {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// The job page's first view on `s`, `after` its readiness: (milliseconds, HTML).
+async fn first_view(
+    client: &reqwest::Client,
+    s: &Serve,
+    url: &str,
+    after: Duration,
+) -> (f64, String) {
+    ready(client, &s.base).await;
+    tokio::time::sleep(after).await;
+    let started = Instant::now();
+    let page = client
+        .get(url)
+        .send()
+        .await
+        .expect("page")
+        .text()
+        .await
+        .expect("body");
+    (started.elapsed().as_secs_f64() * 1000.0, page)
+}
+
 fn bench(c: &mut Criterion) {
     let tmp = tempfile::tempdir().expect("temp dir");
     let job = write_log(tmp.path());
-    let s = serve(tmp.path());
     let rt = tokio::runtime::Runtime::new().expect("runtime");
     let client = reqwest::Client::new();
+    // A service just started: the page is asked for at once, while the studio's warm-up is
+    // still reading the run (what a first view costs when nothing has read it yet).
+    let s = serve(tmp.path());
     let url = format!("{}/jobs/{job}", s.base);
+    let (at_once, _) = rt.block_on(first_view(&client, &s, &url, Duration::ZERO));
+    drop(s);
+    // Restarted: the page is asked for once the warm-up has had its time.
+    let s = serve(tmp.path());
+    let url = format!("{}/jobs/{job}", s.base);
+    let (warmed, page) = rt.block_on(first_view(&client, &s, &url, Duration::from_secs(3)));
     rt.block_on(async {
-        for _ in 0..300 {
-            if client.get(format!("{}/ready", s.base)).send().await.is_ok_and(|r| r.status() == 200) {
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        let started = Instant::now();
-        let page = client.get(&url).send().await.expect("page").text().await.expect("body");
-        let cold = started.elapsed();
         let curves: serde_json::Value = client
             .get(format!("{url}/curves"))
             .send()
@@ -149,8 +186,7 @@ fn bench(c: &mut Criterion) {
             .await
             .expect("json");
         println!(
-            "job page, {STEPS} logged steps: first view {:.1} ms, {} KiB of HTML; points per curve: loss {}, eval loss {}, learning rate {}, gradient norm {} (of {} recorded steps)",
-            cold.as_secs_f64() * 1000.0,
+            "job page, {STEPS} logged steps: first view at once after start {at_once:.1} ms (the run read on the request's path), first view 3 s after start {warmed:.1} ms (read by the warm-up), {} KiB of HTML; points per curve: loss {}, eval loss {}, learning rate {}, gradient norm {} (of {} recorded steps)",
             page.len() / 1024,
             curves["curves"]["loss"][0].as_array().map_or(0, Vec::len),
             curves["curves"]["eval_loss"][0].as_array().map_or(0, Vec::len),

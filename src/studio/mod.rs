@@ -6,7 +6,8 @@
 //!
 //! - `dashboard`, `project`, `job`, `compare`, `login`: the pages.
 //! - `uploads`, `splits`, `submit`, `artifacts`: the actions and downloads.
-//! - `train_form`, `resume`, `curves`, `downsample`, `job_log`: the view models behind them.
+//! - `train_form`, `resume`, `curves`, `downsample`, `job_log`: the view models behind them;
+//!   `warm`: recent trainings read in the background at start.
 //! - `templates`, `assets`, `page`, `form`, `gate`: rendering, embedded files, shared helpers,
 //!   and the door (sign-in, same-origin rule, error pages).
 
@@ -29,6 +30,7 @@ pub mod submit;
 pub mod templates;
 pub mod train_form;
 pub mod uploads;
+pub mod warm;
 
 use axum::extract::DefaultBodyLimit;
 use axum::middleware::from_fn_with_state;
@@ -67,11 +69,13 @@ pub fn router(state: AppState) -> Router<AppState> {
         .route("/jobs/{id}/artifacts/{name}", get(artifacts::download))
         .merge(uploads)
         .route_layer(from_fn_with_state(state.clone(), gate::studio_gate));
+    let job_logs = job_log::JobLogCache::default();
+    warm::spawn(state.clone(), job_logs.clone());
     Router::new()
         .route("/static/{name}", get(assets::serve))
         .route("/login", get(login::form).post(login::sign_in))
         .route("/logout", post(login::sign_out))
         .merge(pages)
         .layer(from_fn_with_state(state, gate::error_pages))
-        .layer(Extension(job_log::JobLogCache::default()))
+        .layer(Extension(job_logs))
 }
