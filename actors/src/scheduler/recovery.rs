@@ -31,40 +31,29 @@ pub async fn recover(
     });
     let now_ms = wall_ms();
     for job in jobs {
+        // After a scheduler crash (not the process's first start) an attempt may still run.
+        let in_flight = !first_start
+            && st
+                .args
+                .running
+                .lock()
+                .is_ok_and(|m| m.contains_key(&job.id));
         match job.status {
-            JobStatus::Running => {
-                let in_flight = !first_start
-                    && st
-                        .args
-                        .running
-                        .lock()
-                        .map(|m| m.contains_key(&job.id))
-                        .unwrap_or(false);
-                if !in_flight {
-                    interrupt(
-                        st,
-                        &job,
-                        "the process running the job stopped while it was running",
-                    )
-                    .await?;
-                }
+            JobStatus::Running if !in_flight => {
+                interrupt(
+                    st,
+                    &job,
+                    "the process running the job stopped while it was running",
+                )
+                .await?;
             }
-            JobStatus::Cancelling => {
-                let in_flight = !first_start
-                    && st
-                        .args
-                        .running
-                        .lock()
-                        .map(|m| m.contains_key(&job.id))
-                        .unwrap_or(false);
-                if !in_flight {
-                    finish_cancel(
-                        st,
-                        &job,
-                        "cancelled by the user; the worker stopped with the process",
-                    )
-                    .await?;
-                }
+            JobStatus::Cancelling if !in_flight => {
+                finish_cancel(
+                    st,
+                    &job,
+                    "cancelled by the user; the worker stopped with the process",
+                )
+                .await?;
             }
             JobStatus::Retrying => {
                 let wait = job
