@@ -9,22 +9,7 @@ use std::path::{Path, PathBuf};
 
 use serde_json::{json, Value};
 use support::*;
-use training::{fixture, project_with_dataset, train_config};
-
-/// The log's last sequence number and the project's job count.
-async fn footprint(s: &Server, project: &str) -> (u64, usize) {
-    let h: Value = s.get("/ready").await.json().await.unwrap();
-    let jobs: Value = s
-        .get(&format!("/api/v1/projects/{project}/jobs"))
-        .await
-        .json()
-        .await
-        .unwrap();
-    (
-        h["last_seq"].as_u64().expect("last_seq"),
-        jobs["items"].as_array().map(Vec::len).unwrap_or(0),
-    )
-}
+use training::{fixture, footprint, project_with_dataset, train_config};
 
 /// Submit, expect `status`/`code`, and check that nothing was written.
 async fn refused(

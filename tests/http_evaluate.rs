@@ -56,21 +56,6 @@ async fn evaluated(s: &Server, project: &str, config: Value) -> Value {
     done
 }
 
-/// The log's last sequence number and the project's job count.
-async fn footprint(s: &Server, project: &str) -> (u64, usize) {
-    let h: Value = s.get("/ready").await.json().await.unwrap();
-    let jobs: Value = s
-        .get(&format!("/api/v1/projects/{project}/jobs"))
-        .await
-        .json()
-        .await
-        .unwrap();
-    (
-        h["last_seq"].as_u64().expect("last_seq"),
-        jobs["items"].as_array().map(Vec::len).unwrap_or(0),
-    )
-}
-
 /// Submit, expect `status`/`code`, and check that nothing was written.
 async fn refused(s: &Server, project: &str, config: Value, status: u16, code: &str) -> Value {
     let before = footprint(s, project).await;

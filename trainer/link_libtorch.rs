@@ -1,5 +1,6 @@
 // Shared by the build scripts of the crates whose targets link libtorch (the binary crate
-// and tunewright-trainer): rpath to libtorch, and libtorch_cuda linked even when unused.
+// and tunewright-trainer): rpath to libtorch, and libtorch_cuda linked even when unused
+// (docs/building.md).
 fn main() {
     println!("cargo:rerun-if-env-changed=LIBTORCH");
     println!("cargo:rerun-if-changed=build.rs");

@@ -1,4 +1,4 @@
-//! The API's representations (DESIGN.md "Interfaces"): projects, files, datasets, splits,
+//! The API's representations (the README's "Using it"): projects, files, datasets, splits,
 //! jobs, events, pages; built from the projections, described for the OpenAPI document.
 
 use std::collections::BTreeMap;

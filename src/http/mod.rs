@@ -1,4 +1,4 @@
-//! The HTTP admin endpoint (axum 0.8): the routes of DESIGN.md "Interfaces", JSON in and out,
+//! The HTTP admin endpoint (axum 0.8): the routes of the README's "Using it", JSON in and out,
 //! errors always `{"detail", "error_code", "context"}` with the catalog's status, and the
 //! OpenAPI document generated from the handlers (`/api/v1/openapi.json`).
 //!

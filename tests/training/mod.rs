@@ -59,6 +59,22 @@ pub async fn project_with_dataset(s: &Server, name: &str) -> String {
     p
 }
 
+/// The log's last sequence number and the project's job count: what a refused submission
+/// must leave as it was.
+pub async fn footprint(s: &Server, project: &str) -> (u64, usize) {
+    let h: Value = s.get("/ready").await.json().await.expect("ready JSON");
+    let jobs: Value = s
+        .get(&format!("/api/v1/projects/{project}/jobs"))
+        .await
+        .json()
+        .await
+        .expect("jobs JSON");
+    (
+        h["last_seq"].as_u64().expect("last_seq"),
+        jobs["items"].as_array().map(Vec::len).unwrap_or(0),
+    )
+}
+
 /// Submit a `train` job; its id.
 pub async fn submit_train(s: &Server, project: &str, config: Value) -> String {
     let r = s

@@ -11,16 +11,19 @@ use super::files::{all_finite, read_safetensors, write_file, write_safetensors};
 use crate::error::TrainerError;
 use crate::model::WeightFiles;
 
-/// Files copied unchanged from the base model directory when present.
-const COPIED: &[&str] = &[
+/// A model directory's files besides its weights (config, tokenizer, chat template), copied
+/// unchanged wherever a model directory is written from another.
+pub const MODEL_FILES: &[&str] = &[
     "config.json",
     "generation_config.json",
     "tokenizer.json",
     "tokenizer_config.json",
     "special_tokens_map.json",
     "chat_template.jinja",
-    "model.safetensors.index.json",
 ];
+
+/// The merged weights keep the base model's sharding, so its shard index is copied too.
+const SHARD_INDEX: &str = "model.safetensors.index.json";
 
 /// Write the merged model into `dir`; returns (file names written, tensor count).
 pub fn write_merged(
@@ -104,7 +107,7 @@ pub fn write_merged(
         check_file(&target, &out)?;
         written.push(file_name);
     }
-    for name in COPIED {
+    for name in MODEL_FILES.iter().chain([&SHARD_INDEX]) {
         let src = base_dir.join(name);
         if src.is_file() {
             let bytes = std::fs::read(&src).map_err(|e| missing(&src, e.to_string()))?;

@@ -24,16 +24,6 @@ use format::{GgmlType, GgufFile, GgufTensor, MetaValue};
 /// The GGUF file name in an export directory.
 pub const GGUF_FILE: &str = "model.gguf";
 
-/// The files copied beside the weights when a GGUF is read back into a model directory.
-const MODEL_FILES: &[&str] = &[
-    "config.json",
-    "generation_config.json",
-    "tokenizer.json",
-    "tokenizer_config.json",
-    "special_tokens_map.json",
-    "chat_template.jinja",
-];
-
 /// llama.cpp's `general.file_type` of each encoding.
 fn file_type(q: Quantization) -> u32 {
     match q {
@@ -172,7 +162,8 @@ pub fn read_back(path: &Path, model_dir: &Path, out: &Path) -> Result<(), Traine
         tensors.push((hf, w));
     }
     write_safetensors(&out.join("model.safetensors"), &tensors)?;
-    for name in MODEL_FILES {
+    // A read-back holds one unsharded file: no shard index.
+    for name in crate::export::merge::MODEL_FILES {
         let src = model_dir.join(name);
         if src.is_file() {
             let bytes = std::fs::read(&src).map_err(|e| bad(e.to_string()))?;
