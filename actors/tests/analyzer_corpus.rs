@@ -5,7 +5,7 @@
 
 use rand::{Rng, SeedableRng};
 use tunewright_actors::analyzer::{analyze, AnalyzeInput};
-use tunewright_schemas::{ErrorPhase, ErrorType};
+use tunewright_schemas::{Confidence, ErrorPhase, ErrorType};
 
 #[derive(serde::Deserialize)]
 struct Case {
@@ -28,7 +28,7 @@ const WHOLE_GOAL: f64 = 0.97;
 /// What the analyzer measured on this corpus when its rules were last changed (the holdout
 /// short of its goal, see docs/analyzer.md): a change that reads fewer cases right fails here.
 const HOLDOUT_FLOOR: f64 = 59.0 / 81.0;
-const WHOLE_FLOOR: f64 = 627.0 / 652.0;
+const WHOLE_FLOOR: f64 = 650.0 / 652.0;
 const MAX_UNKNOWN: f64 = 0.05;
 /// The holdout's unknown answers as measured (20 of 81): no more than that.
 const HOLDOUT_MAX_UNKNOWN: f64 = 20.0 / 81.0;
@@ -51,6 +51,9 @@ struct Score {
     cases: usize,
     correct: usize,
     unknown: usize,
+    /// Answers of the statistical fallback (low confidence, not unknown), and the right ones.
+    guessed: usize,
+    guessed_right: usize,
     wrong: Vec<String>,
 }
 
@@ -75,13 +78,17 @@ fn score(cases: &[&Case]) -> Score {
             code: None,
         });
         s.cases += 1;
+        let guess = a.confidence == Confidence::Low && a.error_type != ErrorType::Unknown;
+        s.guessed += usize::from(guess);
+        s.guessed_right += usize::from(guess && a.error_type == expected);
         if a.error_type == expected {
             s.correct += 1;
         } else {
             s.wrong.push(format!(
-                "[{}] got {}, want {}: {:?}",
+                "[{}] got {}{}, want {}: {:?}",
                 c.source,
                 a.error_type,
+                if guess { " (fallback)" } else { "" },
                 expected,
                 c.error.chars().take(160).collect::<String>()
             ));
@@ -115,7 +122,8 @@ fn the_corpus_is_measured_against_the_goals_and_never_read_worse() {
             c.error
         );
     }
-    // The holdout is one round, collected after every tune text.
+    // The holdout is one round (none between a round's measurement and the next one's
+    // collection), collected after every tune text.
     let last_tune = all
         .iter()
         .filter(|c| c.split == "tune")
@@ -126,7 +134,10 @@ fn the_corpus_is_measured_against_the_goals_and_never_read_worse() {
         .filter(|c| c.split == "holdout")
         .map(|c| c.round)
         .collect();
-    assert_eq!(holdout_rounds.len(), 1, "holdout rounds {holdout_rounds:?}");
+    assert!(
+        holdout_rounds.len() <= 1,
+        "holdout rounds {holdout_rounds:?}"
+    );
     assert!(holdout_rounds.iter().all(|r| Some(*r) > last_tune));
     let refs: Vec<&Case> = all.iter().collect();
     let holdout: Vec<&Case> = all.iter().filter(|c| c.split == "holdout").collect();
@@ -139,6 +150,25 @@ fn the_corpus_is_measured_against_the_goals_and_never_read_worse() {
         100.0 * whole.share(whole.correct),
         whole.unknown,
         100.0 * whole.share(whole.unknown)
+    );
+    let rounds: std::collections::BTreeSet<u32> = all.iter().map(|c| c.round).collect();
+    for r in rounds {
+        let of_round: Vec<&Case> = all.iter().filter(|c| c.round == r).collect();
+        let s = score(&of_round);
+        println!(
+            "round {r} ({}): {}/{} correct ({:.1}%), {} unknown, fallback answered {} ({} right)",
+            of_round[0].split,
+            s.correct,
+            s.cases,
+            100.0 * s.share(s.correct),
+            s.unknown,
+            s.guessed,
+            s.guessed_right
+        );
+    }
+    println!(
+        "fallback answered {} of the whole ({} right)",
+        whole.guessed, whole.guessed_right
     );
     println!(
         "holdout (round {}): {}/{} correct ({:.1}%), {} unknown ({:.1}%)",
@@ -154,7 +184,7 @@ fn the_corpus_is_measured_against_the_goals_and_never_read_worse() {
     }
     assert!(all.len() >= MIN_CASES, "the corpus has {} cases", all.len());
     assert!(
-        holdout.len() >= MIN_HOLDOUT,
+        holdout.is_empty() || holdout.len() >= MIN_HOLDOUT,
         "the holdout has {} cases",
         holdout.len()
     );
@@ -178,12 +208,16 @@ fn the_corpus_is_measured_against_the_goals_and_never_read_worse() {
         "whole corpus under what was measured"
     );
     assert!(
-        held.share(held.correct) >= HOLDOUT_FLOOR - 1e-9,
-        "holdout under what was measured"
-    );
-    assert!(
         whole.share(whole.unknown) <= MAX_UNKNOWN,
         "too many unknown"
+    );
+    if holdout.is_empty() {
+        println!("no holdout: the last round was turned into tune data, the next is to collect");
+        return;
+    }
+    assert!(
+        held.share(held.correct) >= HOLDOUT_FLOOR - 1e-9,
+        "holdout under what was measured"
     );
     assert!(
         held.share(held.unknown) <= HOLDOUT_MAX_UNKNOWN + 1e-9,

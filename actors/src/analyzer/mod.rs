@@ -5,13 +5,16 @@
 //! `rules` (reading `table` over the text's `signal`) recognises the texts that libtorch,
 //! CUDA, NCCL, the OS, Python fine-tuning stacks and HTTP APIs really print; `suggest`
 //! computes concrete config changes from the config it was given. `actor` makes it reachable
-//! as an actor. All of that is pure: no model, no device, no I/O. `second_opinion`, off by
-//! default, asks an LLM about what the rules could not read, and validates its answer.
+//! as an actor. All of that is pure: no device, no I/O. Where no rule matches, `fallback` (a
+//! naive Bayes model learned from the corpus's tune texts, checked in) may guess the type with
+//! low confidence. `second_opinion`, off by default, asks an LLM about what the rules could
+//! not read (or the fallback only guessed), and validates its answer.
 
 mod actor;
 mod config_keys;
 mod describe;
 mod facts;
+pub mod fallback;
 pub mod job;
 mod phase;
 mod phase_words;
@@ -53,17 +56,26 @@ pub fn analyze(input: &AnalyzeInput) -> Analysis {
         .code
         .and_then(|c| decisive_type(c, input.phase))
         .map(|t| (t, Confidence::High));
+    let signal = signal::signal(&input.error_text);
     let by_text = || {
-        rules::classify(&signal::signal(&input.error_text), phase).filter(|(t, _)| {
+        rules::classify(&signal, phase).filter(|(t, _)| {
             input.code != Some(ErrorCode::ValidationError)
                 || code_of_type(*t) == ErrorCode::ValidationError
         })
     };
+    // Last, before `unknown`: the statistical fallback's guess, with low confidence.
+    let mut guessed = false;
     let (error_type, confidence) = match decided.or_else(by_text) {
         Some(hit) => hit,
         None => match input.code.and_then(type_of_code) {
             Some(t) => (t, Confidence::Medium),
-            None => (ErrorType::Unknown, Confidence::Low),
+            None => match fallback::classify(&signal) {
+                Some(g) => {
+                    guessed = true;
+                    (rules::refine(g.error_type, phase), Confidence::Low)
+                }
+                None => (ErrorType::Unknown, Confidence::Low),
+            },
         },
     };
     // Where the text says nothing about the phase, the type does (a missing driver is found
@@ -83,7 +95,14 @@ pub fn analyze(input: &AnalyzeInput) -> Analysis {
         error_type,
         error_phase: phase,
         error_code,
-        description: describe::describe(error_type, phase, &facts),
+        description: if guessed {
+            format!(
+                "{} (A guess: no rule matched the text, which reads most like the failures of this type seen before.)",
+                describe::describe(error_type, phase, &facts)
+            )
+        } else {
+            describe::describe(error_type, phase, &facts)
+        },
         confidence,
         suggestions: suggest::suggestions(error_type, phase, config, &facts),
     }

@@ -50,6 +50,9 @@ const EVIDENCE: &[(ErrorPhase, &[&str])] = &[
             r"model weights",
             r"alloc_buffer",
             r"load_tensors",
+            // Placing the model on its devices.
+            r"accelerator\.prepare",
+            r"prepare_model\b",
         ],
     ),
     (

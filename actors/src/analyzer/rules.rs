@@ -51,7 +51,7 @@ pub fn classify(signal: &str, phase: ErrorPhase) -> Option<(ErrorType, Confidenc
 }
 
 /// What a type means in the phase it happened in.
-fn refine(t: ErrorType, phase: ErrorPhase) -> ErrorType {
+pub fn refine(t: ErrorType, phase: ErrorPhase) -> ErrorType {
     match (t, phase) {
         (OomTraining, ErrorPhase::Evaluation) => OomEval,
         (OomTraining | OomCpu, ErrorPhase::ModelLoad) => OomModelLoad,
@@ -175,6 +175,34 @@ mod tests {
             (
                 "expected input batch_size (16) to match target batch_size (12)",
                 DatasetFormat,
+            ),
+            ("error: shard 1 failed to start", LlmServerError),
+            ("backend could not start: exit code 1", LlmServerError),
+            (
+                "the zero optimizer states are missing for rank 3",
+                CheckpointIncomplete,
+            ),
+            ("keyerror('param_groups')", CheckpointIncomplete),
+            (
+                "unable to find any valid examples in train.jsonl",
+                DatasetTooSmall,
+            ),
+            (
+                "model foo is not supported yet by vllm 0.4",
+                ModelUnsupportedArch,
+            ),
+            ("tensor 'output_norm.weight' is missing", ModelMismatch),
+            ("pad_token_id is none, cannot pad", TokenizerConfig),
+            ("tf32 requires an ampere gpu", PrecisionUnsupported),
+            ("'str' object has no attribute 'get'", DatasetFormat),
+            (
+                "nameerror: name 'automodel' is not defined",
+                DependencyMissing,
+            ),
+            ("failed to download the weights", NetworkUnreachable),
+            (
+                "status 404 from http://127.0.0.1:11434/api/generate",
+                LlmModelNotFound,
             ),
         ] {
             let got = classify(text, ErrorPhase::Unknown).map(|(t, _)| t);

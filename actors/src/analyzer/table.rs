@@ -182,7 +182,8 @@ pub const RULES: &[Rule] = &[
             r"compute capability of at least 8\.0",
             // fp16 mixed precision over weights already in fp16: the grad scaler refuses.
             r"attempting to unscale fp16 gradients",
-            r"\b(bf16|bfloat16|fp16)\b[^\n]{0,30}\brequires\b",
+            r"\b(bf16|bfloat16|fp16|tf32)\b[^\n]{0,30}\brequires\b",
+            r"requires (an )?(ampere|hopper|sm_?80|compute capability)",
         ],
     ),
     rule(
@@ -349,7 +350,12 @@ pub const RULES: &[Rule] = &[
             r"no optimizer state for",
             r"checkpoint[^\n]{0,60}\bincomplete\b",
             r"missing (the )?(optimizer|scheduler|trainer) state",
-            r"keyerror: '(optimizer|optimizer_state_dict|optimizer_states|lr_scheduler|scheduler|scaler|global_step|epoch|iteration)'",
+            r"keyerror\W{1,3}'(optimizer|optimizer_state_dict|optimizer_states|lr_scheduler|scheduler|scaler|global_step|epoch|iteration|param_groups)'",
+            // A sharded (DeepSpeed, FSDP) checkpoint without the optimizer's shards, or one
+            // such engine that refuses to resume from what it found.
+            r"(zero|optim\w*|optimizer) (checkpoints?|states?) (paths? |files? |shards? )?(are |is )?(missing|not found|incomplete)",
+            r"(missing|not found|no such file|does not exist)[^\n]{0,200}optim(izer)?_states?\w*\.pt",
+            r"\[?(deepspeed|fsdp|zero)\]?\W{0,3}(failed|unable|can'?t|cannot|could not)( to)? (resume|load|restore)[^\n]{0,30}checkpoint",
             r"checkpoint contains only the model",
             r"restore training state",
         ],
@@ -411,6 +417,12 @@ pub const RULES: &[Rule] = &[
             r"'code': 'model_not_found'",
             r#""code": ?"model_not_found""#,
             r#""error": ?"model '[^']+' not found"#,
+            // Ollama's and its clients' words for a model it has not pulled.
+            r"(pull|download) the model with",
+            r"your model is not found",
+            r"not found[^\n]{0,80}\bollama (pull|run)\b",
+            r"\b404\b[^\n]{0,80}/api/(chat|generate|embed\w*)\b",
+            r"\bmodel \x22[^\x22\n]+\x22 (was )?not found",
         ],
     ),
     rule(
@@ -466,6 +478,9 @@ pub const RULES: &[Rule] = &[
             r"architecture [^\n]{0,60}not supported",
             r"not supported for sft",
             r"unsupported (model )?architecture",
+            r"unsupported model (type|format|family)",
+            // A loader that does not know this model yet (a newer model than the library).
+            r"\bis not (yet )?supported (yet )?(in|by) [`'\x22]?(transformers|vllm|llama\.cpp|unsloth|peft|trl|sglang|tgi|text-generation-inference|this version)",
             r"model_unsupported_arch",
             r"model type [^\n]{0,40}(is )?not supported",
             r"unrecognized model in",
@@ -491,6 +506,9 @@ pub const RULES: &[Rule] = &[
             r"(is not compatible|does not match) (with )?the base model",
             r"ignore_mismatched_sizes",
             r"trying to set a tensor of shape",
+            // A weights file whose tensors are not the ones the architecture expects.
+            r"tensor '[^'\n]+' (not found|is missing|has wrong shape)",
+            r"wrong number of tensors",
         ],
     ),
     // Conversations and tokenizers: the role order before the template's absence.
@@ -519,6 +537,10 @@ pub const RULES: &[Rule] = &[
             r"\b(pad|eos|bos)_token\b[^\n]{0,40}(is not in the vocabulary|is none|not set|missing)",
             r"no (pad|eos|bos)_token",
             r"tokenizer class \w+ does not exist",
+            // Padding with a tokenizer that has no pad token, in the words of who pads.
+            r"attempting to pad [^\n]{0,80}tokenizer[^\n]{0,80}does not have one",
+            r"padding_value[^\n]{0,60}nonetype",
+            r"pad_token(_id)?\W{0,6}(is |=\s*)?none\b",
         ],
     ),
     rule(
@@ -540,6 +562,8 @@ pub const RULES: &[Rule] = &[
             // LLM servers' words: the prompt does not fit the context they were started with.
             r"exceed(s|ed|ing)? (the )?(available |maximum |max )?(context|n_ctx|ctx)\b",
             r"context (size|length|window) (has been |was |is )?exceeded",
+            // A server that leaves the answer no room: the prompt took the whole context.
+            r"max_(new_)?tokens\W[^\n]{0,40}\b(got|is|=)\s*-\d+",
         ],
     ),
     rule(
@@ -610,6 +634,12 @@ pub const RULES: &[Rule] = &[
             r"(failed|unable|error) (to )?start(ing)? (a |the )?(\w+ )?runner",
             r"\brunner (process )?(terminated|crashed|exited|died)",
             r"\bdo load request\b",
+            // A serving process (a shard, an endpoint, a backend) that would not start or
+            // that its server lost.
+            r"\b(shard|endpoint|backend|engine|worker|server)s?( \d+)? (failed to|could not|cannot|can'?t) start\b",
+            r"shardcannotstart",
+            r"could not load model: rpc error",
+            r"rpc error: code = (unavailable|internal)\b",
             r"error loading model\.?\s*\(exit code",
             r"server (had|encountered|experienced) an (internal )?error",
             r"internalservererror",
@@ -712,6 +742,8 @@ pub const RULES: &[Rule] = &[
             r"error sending request",
             r"tcp connect error",
             r"all connection attempts failed",
+            r"(an )?error (occurred )?(while|when) downloading",
+            r"(failed|unable) to download\b",
         ],
     ),
     rule(
@@ -784,6 +816,7 @@ pub const RULES: &[Rule] = &[
             r"dataset (is|was) empty",
             r"empty dataset",
             r"no (usable|valid) (text chunks|examples|samples)",
+            r"(cannot|can'?t|could not|couldn'?t|unable to|failed to) find (any )?(valid|usable) (samples|examples|data|rows)",
             r"(has|have|contains|found|with) 0 (valid )?(examples|samples|rows)",
             r"\bnum samples: 0\b",
             r"dataset of size 0\b",
@@ -835,6 +868,9 @@ pub const RULES: &[Rule] = &[
             r"keyerror: '[^']+'",
             r"missing field",
             r"(invalid|not valid) json",
+            // The data's shape is not the one the code expects (a list where a record is).
+            r"'(list|str|dict|int|float)' object has no attribute '(keys|get|items|values)'",
+            r"error (loading|parsing|decoding) json",
         ],
     ),
     rule(NetworkTimeout, Medium, &[r"timeout"]),
@@ -855,6 +891,8 @@ pub const RULES: &[Rule] = &[
             r"takes \d+ positional arguments? but \d+ (were|was) given",
             r"'\w*(model|config|tokenizer|trainer|peft|arguments|pipeline|processor|optim|adam|scheduler|accelerator)\w*' object has no attribute",
             r"type object '\w+' has no attribute",
+            // A name never imported: the package (or the version exporting it) is missing.
+            r"\bname [‘'\x22]\w+[’'\x22] is not defined",
         ],
     ),
 ];
