@@ -117,3 +117,23 @@ fn the_fallback_only_answers_where_the_rules_did_not() {
         }
     }
 }
+
+/// One analysis stays in the low milliseconds with the fallback (its model is read once): the
+/// average over the corpus, after a first analysis that builds the model and the rule set.
+#[test]
+fn an_analysis_with_the_fallback_stays_fast() {
+    let all = cases();
+    let input = |c: &Case| AnalyzeInput {
+        error_text: c.error.clone(),
+        ..Default::default()
+    };
+    let _ = analyze(&input(&all[0]));
+    let start = std::time::Instant::now();
+    for c in &all {
+        let _ = analyze(&input(c));
+    }
+    let each = start.elapsed() / all.len() as u32;
+    println!("one analysis: {each:?} on average over {} texts", all.len());
+    // Loose enough for an unoptimised build on a loaded machine.
+    assert!(each < std::time::Duration::from_millis(50), "{each:?}");
+}
