@@ -25,10 +25,11 @@ struct Case {
 /// The goals of docs/analyzer.md, as shares of cases: printed beside the measurement.
 const HOLDOUT_GOAL: f64 = 0.90;
 const WHOLE_GOAL: f64 = 0.97;
-/// What the analyzer measured on this corpus, round 6 as the holdout (short of its goal, see
-/// docs/analyzer.md): a change that reads fewer cases right fails here.
+/// What the analyzer measured on this corpus (docs/analyzer.md): the holdout floors are those
+/// of the last holdout measured (round 6, short of its goal), the whole corpus's is that of the
+/// rules as they now are. A change that reads fewer cases right fails here.
 const HOLDOUT_FLOOR: f64 = 70.0 / 87.0;
-const WHOLE_FLOOR: f64 = 720.0 / 739.0;
+const WHOLE_FLOOR: f64 = 736.0 / 739.0;
 const MAX_UNKNOWN: f64 = 0.05;
 /// The holdout's unknown answers as measured (11 of 87): no more than that.
 const HOLDOUT_MAX_UNKNOWN: f64 = 11.0 / 87.0;

@@ -24,6 +24,7 @@ const EVIDENCE: &[(ErrorPhase, &[&str])] = &[
             r"_evaluate\b",
             r"evaluate_\w+",
             r"evaluating",
+            r"\beval(uate)?\.py\b",
             r"during eval",
             r"eval_loss",
             r"eval loss",

@@ -204,6 +204,31 @@ mod tests {
                 "status 404 from http://127.0.0.1:11434/api/generate",
                 LlmModelNotFound,
             ),
+            ("the training loss stays at nan", Diverged),
+            (
+                "weights on cuda vs cpu mismatch in the projector",
+                DeviceMismatch,
+            ),
+            (
+                "unable to allocate the kv cache for n_ctx 32768",
+                OomModelLoad,
+            ),
+            (
+                "could not find tokenizer.model or pytorch_model.bin in ./out",
+                ModelNotFound,
+            ),
+            (
+                "llama_model_load: error loading vocabulary",
+                TokenizerConfig,
+            ),
+            ("router: model warmup failed after 3 tries", LlmServerError),
+            ("the api is overloaded, try again", LlmServerError),
+            ("upstream returned error 503", LlmServerError),
+            (
+                "no columns in the dataset match the signature",
+                DatasetFormat,
+            ),
+            ("key error 'messages'", DatasetFormat),
         ] {
             let got = classify(text, ErrorPhase::Unknown).map(|(t, _)| t);
             assert_eq!(got, Some(want), "{text}");

@@ -76,6 +76,8 @@ pub const RULES: &[Rule] = &[
             r"(\b|_)(loss|grad_norm|grad norm|gradient norm)\b\W{0,6}(is\W{0,3}|=\W{0,3}|:\W{0,3})?(nan|[+-]?inf(inity)?)\b",
             r"\b(nan|inf(inity)?)\s+(loss|grad(ient)?s?[ _]norm)\b",
             r"\bloss\s+(became|becomes|went|goes|turns?|is)\s+(to\s+)?(nan|inf)",
+            // "the loss is always nan", "loss keeps turning into nan".
+            r"\bloss(es)?\s+(is|was|are|were|became|becomes|goes|went|gets?|got|stays?|keeps?|turns?)\s+(\w+\s+){0,2}(nan|inf)\b",
             r"\bdiverge[ds]?\b",
             r"non-?finite\s+(loss|values?|gradients?)",
             r"returned nan values",
@@ -103,6 +105,9 @@ pub const RULES: &[Rule] = &[
             r"insufficient (gpu |vram |video |device )?memory to load",
             r"larger than the available kv cache memory",
             r"less than desired gpu memory utilization",
+            // An engine's KV cache that cannot be allocated for the context asked for.
+            r"(failed|unable) to allocate [^\n]{0,40}\bkv[ _]?cache",
+            r"\bkv[ _]?cache\w*\(?\)? failed",
         ],
     ),
     rule(
@@ -153,6 +158,9 @@ pub const RULES: &[Rule] = &[
             r"expected (object of )?device type \w+ but got device type",
             r"indices should be either on cpu or on the same device",
             r"tensors? (is|are) on (different|the wrong) devices?",
+            // "CPU vs CUDA mismatch", "input on CPU, weight on CUDA".
+            r"\b(cpu|cuda)\s+(vs\.?|versus)\s+(cpu|cuda)\b[^\n]{0,20}\bmismatch",
+            r"\b(input|tensor|weight|bias)\w*\s+(is\s+)?on\s+(cpu|cuda)\b[^\n]{0,40}\b(input|tensor|weight|bias)\w*\s+(is\s+)?on\s+(cpu|cuda)\b",
         ],
     ),
     rule(
@@ -440,7 +448,7 @@ pub const RULES: &[Rule] = &[
             r"no model\*?\.safetensors file",
             r"config\.json not found",
             r"\bmodel '[^']+' was not found",
-            r"(no such file or directory|not found|does not exist|cannot find)[^\n]{0,120}(config\.json|adapter_config\.json|adapter_model\.\w+|\.safetensors|\.gguf|pytorch_model\.bin)",
+            r"(no such file or directory|not found|does not exist|cannot find|can'?t find|could not find|couldn'?t find|unable to find)[^\n]{0,120}(config\.json|adapter_config\.json|adapter_model\.\w+|\.safetensors|\.gguf|pytorch_model\.bin)",
             r"(config\.json|adapter_config\.json|\.safetensors|\.gguf|pytorch_model\.bin)[^\n]{0,20}: no such file or directory",
             r"incorrect path_or_model_id",
             r"hfvalidationerror",
@@ -541,6 +549,10 @@ pub const RULES: &[Rule] = &[
             r"attempting to pad [^\n]{0,80}tokenizer[^\n]{0,80}does not have one",
             r"padding_value[^\n]{0,60}nonetype",
             r"pad_token(_id)?\W{0,6}(is |=\s*)?none\b",
+            // A model file whose vocabulary (tokenizer) cannot be read by the loader.
+            r"error loading (the )?(model )?vocabulary",
+            r"(cannot|can'?t|unable to|failed to) (load|read|find)[^\n]{0,30}\b(vocabulary|vocab file|tokenizer merges)",
+            r"unknown pre-?tokenizer",
         ],
     ),
     rule(
@@ -640,6 +652,13 @@ pub const RULES: &[Rule] = &[
             r"shardcannotstart",
             r"could not load model: rpc error",
             r"rpc error: code = (unavailable|internal)\b",
+            // The server's warm-up of a model, failed; a server that says it is overloaded.
+            r"\bwarm(ing)?[ -]?up\b[^\n]{0,40}\b(error|failed|fails|failure)",
+            r"\b(error|failed|failure)\b[^\n]{0,20}\bwarm(ing)?[ -]?up\b",
+            r"overloaded_error",
+            r"\b(server|api|service|engine|model|endpoint)\b[^\n]{0,20}\b(is |was )?overloaded\b",
+            r"\b529\b[^\n]{0,40}overloaded",
+            r"\berror\W{0,3}50[03]\b",
             r"error loading model\.?\s*\(exit code",
             r"server (had|encountered|experienced) an (internal )?error",
             r"internalservererror",
@@ -794,7 +813,10 @@ pub const RULES: &[Rule] = &[
             r"each line must be a json object",
             r"couldn'?t cast",
             r"(missing|required) (field|key|column) [`'\x22]?(instruction|output|input|messages|text|prompt|completion|role|content|conversations)\b",
-            r"keyerror: '(instruction|output|input|messages|text|prompt|completion|conversations|content|role)'",
+            r"key ?error\W{0,3}'(instruction|output|input|messages|text|prompt|completion|conversations|content|role)'",
+            // A dataset whose columns are not the ones the trainer or the schema expects.
+            r"no columns in the dataset match",
+            r"column names (do not|don'?t) match",
             r"missing (the )?[`'\x22]?(instruction|output|messages|text|prompt|completion|conversations)[`'\x22]? (key|field|column)",
             r"(key|field|column) [`'\x22]?(instruction|output|messages|text|prompt|completion|conversations)[`'\x22]? (is )?(missing|not found|required)",
             r"(dataset|jsonl|data file)[^\n]{0,80}(not valid json|invalid json|jsondecodeerror|expecting value)",
