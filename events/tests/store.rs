@@ -197,3 +197,56 @@ async fn close_releases_the_file_for_a_new_open_in_the_same_process() {
         .expect("a second writer is refused");
     assert!(matches!(err, LogError::InUse { .. }), "{err}");
 }
+
+/// A stream read in pages gives exactly its events in order, however they interleave with
+/// other streams' (runs of neighbours, long gaps, a stream alone at the end), the same as
+/// filtering a read of the whole log.
+#[test]
+fn stream_reads_match_a_filtered_read_of_the_whole_log() {
+    use rand::{Rng, SeedableRng};
+    let dir = tempfile::tempdir().unwrap();
+    let log = EventLog::open(&dir.path().join("events.redb")).unwrap();
+    let ids: Vec<ProjectId> = (0..4).map(|_| ProjectId::new()).collect();
+    let mut rng = rand::rngs::StdRng::seed_from_u64(7);
+    let mut batch = Vec::new();
+    for i in 0..3000 {
+        // Stream 0 in long runs, stream 3 only now and then (gaps far over a scan's step).
+        let who = match i {
+            0..=799 => 0,
+            2900.. => 3,
+            _ if rng.random_range(0..100) < 2 => 3,
+            _ => rng.random_range(0..3),
+        };
+        batch.push(Event::ProjectCreated(ProjectCreated {
+            project_id: ids[who],
+            name: format!("e{i}"),
+        }));
+    }
+    log.append_blocking(batch).unwrap();
+    let all = log.read_after(0, 10_000).unwrap();
+    for (who, id) in ids.iter().enumerate() {
+        let expected: Vec<u64> = all
+            .iter()
+            .filter(|e| e.event.stream() == StreamId::Project(*id))
+            .map(|e| e.seq)
+            .collect();
+        for page in [1, 7, 100, 10_000] {
+            let mut got = Vec::new();
+            let mut after = 0;
+            loop {
+                let events = log
+                    .read_stream(StreamId::Project(*id), after, page)
+                    .unwrap();
+                for e in &events {
+                    assert_eq!(e.event.stream(), StreamId::Project(*id));
+                }
+                got.extend(events.iter().map(|e| e.seq));
+                match events.last() {
+                    Some(e) if events.len() == page => after = e.seq,
+                    _ => break,
+                }
+            }
+            assert_eq!(got, expected, "stream {who}, pages of {page}");
+        }
+    }
+}

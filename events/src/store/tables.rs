@@ -53,22 +53,50 @@ pub fn read_stream(
         (Err(e), _) | (_, Err(e)) => return Err(e.into()),
     };
     let key = record::stream_key(&stream);
-    let mut out = Vec::new();
+    let mut seqs = Vec::new();
     for entry in
         index.range((key.as_slice(), after.saturating_add(1))..=(key.as_slice(), u64::MAX))?
     {
-        if out.len() >= limit {
+        if seqs.len() >= limit {
             break;
         }
-        let (k, _) = entry?;
-        let seq = k.value().1;
-        let bytes = events.get(seq)?.ok_or_else(|| LogError::Corrupt {
-            seq,
-            reason: "indexed event is missing".to_string(),
-        })?;
-        out.push(record::decode(seq, bytes.value())?);
+        seqs.push(entry?.0.value().1);
+    }
+    let mut out = Vec::with_capacity(seqs.len());
+    for run in runs(&seqs) {
+        let mut wanted = run.iter().copied().peekable();
+        for entry in events.range(run[0]..=run[run.len() - 1])? {
+            let (k, v) = entry?;
+            let seq = k.value();
+            match wanted.peek() {
+                Some(&w) if w == seq => {
+                    wanted.next();
+                    out.push(record::decode(seq, v.value())?);
+                }
+                Some(&w) if w < seq => break,
+                _ => {}
+            }
+        }
+        if let Some(seq) = wanted.next() {
+            return Err(LogError::Corrupt {
+                seq,
+                reason: "indexed event is missing".to_string(),
+            });
+        }
     }
     Ok(out)
+}
+
+/// Events of other streams a scan steps over rather than seeking past (a lookup costs about as
+/// much as stepping over this many records).
+const MAX_GAP: u64 = 16;
+
+/// `seqs` (ascending) cut where consecutive seqs are more than `MAX_GAP` apart: each run is
+/// read with one range scan of the events table instead of one lookup per event, which is
+/// what makes reading a long stream (a training's progress) cost about what a scan of the log
+/// does.
+fn runs(seqs: &[u64]) -> impl Iterator<Item = &[u64]> {
+    seqs.chunk_by(|a, b| b - a <= MAX_GAP)
 }
 
 /// The highest seq in the log (0 when empty).
