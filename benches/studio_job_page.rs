@@ -1,10 +1,11 @@
 //! The studio's job page for a long run: a log holding one training of 100,000 logged steps
 //! (plus an evaluation every 500), served by a real `tunewright serve` (release build when run
 //! with `cargo bench`). Prints, measured in this one run: the first page asked for at once after
-//! start (the run read on the request's path) and after a restart once the studio's warm-up has
-//! read it, the page once its reading is cached (criterion), its size and points per curve, and
-//! the service's CPU time per second with a live page's event stream open and idle against
-//! none.
+//! start with nothing saved (the run read on the request's path), at once after a restart (the
+//! studio's saved reading of the finished run loaded), and 3 s after a start with no saved
+//! reading (read by the warm-up); the page once its reading is cached (criterion), its size and
+//! points per curve, and the service's CPU time per second with a live page's event stream open
+//! and idle against none.
 
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
@@ -74,6 +75,8 @@ fn write_log(dir: &std::path::Path) -> JobId {
     }));
     log.append_blocking(batch).expect("append");
     log.close().expect("close");
+    // A training's directory (its specs, checkpoints, adapter) is where its reading is saved.
+    std::fs::create_dir_all(DataLayout::new(dir).job_dir(job_id)).expect("job dir");
     job_id
 }
 
@@ -166,13 +169,30 @@ fn bench(c: &mut Criterion) {
     let job = write_log(tmp.path());
     let rt = tokio::runtime::Runtime::new().expect("runtime");
     let client = reqwest::Client::new();
+    let saved = DataLayout::new(tmp.path()).studio_reading(job);
     // A service just started: the page is asked for at once, while the studio's warm-up is
     // still reading the run (what a first view costs when nothing has read it yet).
     let s = serve(tmp.path());
     let url = format!("{}/jobs/{job}", s.base);
     let (at_once, _) = rt.block_on(first_view(&client, &s, &url, Duration::ZERO));
+    for _ in 0..100 {
+        if saved.exists() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let saved_kib = std::fs::metadata(&saved)
+        .expect("the reading was saved")
+        .len()
+        / 1024;
     drop(s);
-    // Restarted: the page is asked for once the warm-up has had its time.
+    // Restarted: the page is asked for at once; the finished run's saved reading is loaded.
+    let s = serve(tmp.path());
+    let url = format!("{}/jobs/{job}", s.base);
+    let (restarted, _) = rt.block_on(first_view(&client, &s, &url, Duration::ZERO));
+    drop(s);
+    // Restarted with no saved reading: the page is asked for once the warm-up has had its time.
+    std::fs::remove_file(&saved).expect("remove the saved reading");
     let s = serve(tmp.path());
     let url = format!("{}/jobs/{job}", s.base);
     let (warmed, page) = rt.block_on(first_view(&client, &s, &url, Duration::from_secs(3)));
@@ -186,7 +206,7 @@ fn bench(c: &mut Criterion) {
             .await
             .expect("json");
         println!(
-            "job page, {STEPS} logged steps: first view at once after start {at_once:.1} ms (the run read on the request's path), first view 3 s after start {warmed:.1} ms (read by the warm-up), {} KiB of HTML; points per curve: loss {}, eval loss {}, learning rate {}, gradient norm {} (of {} recorded steps)",
+            "job page, {STEPS} logged steps: first view at once after start {at_once:.1} ms (nothing saved: the run read on the request's path), at once after a restart {restarted:.1} ms (its saved reading of {saved_kib} KiB loaded), 3 s after a start with nothing saved {warmed:.1} ms (read by the warm-up), {} KiB of HTML; points per curve: loss {}, eval loss {}, learning rate {}, gradient norm {} (of {} recorded steps)",
             page.len() / 1024,
             curves["curves"]["loss"][0].as_array().map_or(0, Vec::len),
             curves["curves"]["eval_loss"][0].as_array().map_or(0, Vec::len),

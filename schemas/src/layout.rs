@@ -135,6 +135,11 @@ impl DataLayout {
         self.job_dir(job).join("generations.jsonl")
     }
 
+    /// The studio's saved reading of a finished job (a cache: rebuilt from the log when absent).
+    pub fn studio_reading(&self, job: JobId) -> PathBuf {
+        self.job_dir(job).join("studio-reading.bin")
+    }
+
     /// The spec file a worker run of `job` reads (`name` says which run).
     pub fn worker_spec(&self, job: JobId, name: &str) -> PathBuf {
         self.job_dir(job).join(format!("{name}.json"))

@@ -11,12 +11,18 @@ use std::sync::{Arc, Mutex};
 use serde::Serialize;
 use tunewright_events::timestamp::format_ts;
 use tunewright_events::{Event, EventLog, StoredEvent, StreamId};
-use tunewright_schemas::JobId;
+use tunewright_schemas::{DataLayout, JobId};
 
+use super::saved_reading::{self, Snapshot};
 use crate::http::error::{ApiError, ApiResult};
 
 /// Events read per batch while catching up.
 const PAGE: usize = 8192;
+/// A running job's reading is saved again once the log has grown this many seqs past its last
+/// saved copy (`saved_reading`), so a restart mid-run reads only the rest.
+pub const SAVE_EVERY: u64 = 10_000;
+/// Pages read ahead of the one being applied.
+const READ_AHEAD: usize = 2;
 
 /// Jobs whose reading is kept. A page view of another job evicts the least recently viewed:
 /// each entry holds up to `MAX_STEPS_HELD` points, so this bounds the cache's memory.
@@ -44,7 +50,7 @@ pub struct StepPoint {
 pub struct StoryRow {
     pub seq: u64,
     pub ts: String,
-    pub kind: &'static str,
+    pub kind: String,
     pub text: String,
 }
 
@@ -52,6 +58,10 @@ pub struct StoryRow {
 #[derive(Debug, Default)]
 pub struct JobLog {
     pub through_seq: u64,
+    /// When the event at `through_seq` was committed (what a saved reading is checked against).
+    pub through_ts_ms: i64,
+    /// The `through_seq` of this reading's saved copy (`saved_reading`), 0 when none.
+    pub saved_seq: u64,
     pub steps: BTreeMap<u64, StepPoint>,
     pub eval_loss: BTreeMap<u64, f64>,
     pub story: VecDeque<StoryRow>,
@@ -72,8 +82,9 @@ fn finite(v: Option<f64>) -> Option<f64> {
 }
 
 impl JobLog {
-    fn apply(&mut self, e: &StoredEvent) {
+    pub(super) fn apply(&mut self, e: &StoredEvent) {
         self.through_seq = e.seq;
+        self.through_ts_ms = e.ts_ms;
         match &e.event {
             Event::JobProgress(p) => {
                 let point = StepPoint {
@@ -112,7 +123,7 @@ impl JobLog {
         self.story.push_back(StoryRow {
             seq: e.seq,
             ts: format_ts(e.ts_ms),
-            kind: e.event.type_name(),
+            kind: e.event.type_name().to_string(),
             text: crate::replay::list::row_data(e),
         });
         if self.story.len() > MAX_STORY_ROWS {
@@ -156,9 +167,19 @@ type Entry = (Arc<tokio::sync::Mutex<JobLog>>, u64);
 pub struct JobLogCache {
     entries: Arc<Mutex<HashMap<JobId, Entry>>>,
     clock: Arc<std::sync::atomic::AtomicU64>,
+    /// Where finished jobs' readings are saved and loaded (`saved_reading`); none: never.
+    saved: Option<Arc<DataLayout>>,
 }
 
 impl JobLogCache {
+    /// A cache that saves finished jobs' readings in the data directory `layout` describes.
+    pub fn saving_in(layout: DataLayout) -> Self {
+        JobLogCache {
+            saved: Some(Arc::new(layout)),
+            ..JobLogCache::default()
+        }
+    }
+
     fn entry(&self, job: JobId) -> Arc<tokio::sync::Mutex<JobLog>> {
         let now = self
             .clock
@@ -190,23 +211,61 @@ impl JobLogCache {
     ) -> ApiResult<R> {
         let entry = self.entry(job);
         let mut reading = entry.lock().await;
+        if reading.through_seq == 0 {
+            if let Some(layout) = &self.saved {
+                let (path, log) = (layout.studio_reading(job), log.clone());
+                let loaded =
+                    tokio::task::spawn_blocking(move || saved_reading::load(&path, job, &log))
+                        .await
+                        .map_err(ApiError::internal)?;
+                if let Some(loaded) = loaded {
+                    *reading = loaded;
+                }
+            }
+        }
         let log_seq = log.last_seq();
-        loop {
-            let (log, after) = (log.clone(), reading.through_seq);
-            let page = tokio::task::spawn_blocking(move || {
-                log.read_stream(StreamId::Job(job), after, PAGE)
-            })
-            .await
-            .map_err(ApiError::internal)?
-            .map_err(|e| ApiError(tunewright_actors::ledger::log_failure(e)))?;
+        // Pages are read and decoded on a blocking thread while the ones before them are
+        // applied here, so a long run's first reading costs about its read, not read + apply.
+        let (pages, mut received) = tokio::sync::mpsc::channel(READ_AHEAD);
+        let (log, mut after) = (log.clone(), reading.through_seq);
+        let reader = tokio::task::spawn_blocking(move || loop {
+            let page = log.read_stream(StreamId::Job(job), after, PAGE);
+            let more = match &page {
+                Ok(events) if events.len() == PAGE => events.last().map(|e| e.seq),
+                _ => None,
+            };
+            if pages.blocking_send(page).is_err() {
+                return;
+            }
+            match more {
+                Some(seq) => after = seq,
+                None => return,
+            }
+        });
+        while let Some(page) = received.recv().await {
+            let page = page.map_err(|e| ApiError(tunewright_actors::ledger::log_failure(e)))?;
             for e in &page {
                 reading.apply(e);
             }
-            if page.len() < PAGE {
-                break;
-            }
         }
+        reader.await.map_err(ApiError::internal)?;
         let resume_after = log_seq.max(reading.through_seq);
-        Ok(f(&mut reading, resume_after))
+        let answer = f(&mut reading, resume_after);
+        self.save(job, &mut reading);
+        Ok(answer)
+    }
+
+    /// Save a reading once its job has finished, and a running job's every `SAVE_EVERY` seqs
+    /// (in the background: a view never waits for the write).
+    fn save(&self, job: JobId, reading: &mut JobLog) {
+        let Some(layout) = &self.saved else { return };
+        let unsaved = reading.through_seq - reading.saved_seq.min(reading.through_seq);
+        let finished = reading.finished_at_ms.is_some() && unsaved > 0;
+        if !finished && unsaved < SAVE_EVERY {
+            return;
+        }
+        reading.saved_seq = reading.through_seq;
+        let (snapshot, path) = (Snapshot::of(job, reading), layout.studio_reading(job));
+        tokio::task::spawn_blocking(move || snapshot.write(&path));
     }
 }

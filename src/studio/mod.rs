@@ -25,6 +25,7 @@ pub mod login;
 pub mod page;
 pub mod project;
 pub mod resume;
+pub mod saved_reading;
 pub mod splits;
 pub mod submit;
 pub mod templates;
@@ -69,7 +70,9 @@ pub fn router(state: AppState) -> Router<AppState> {
         .route("/jobs/{id}/artifacts/{name}", get(artifacts::download))
         .merge(uploads)
         .route_layer(from_fn_with_state(state.clone(), gate::studio_gate));
-    let job_logs = job_log::JobLogCache::default();
+    let job_logs = job_log::JobLogCache::saving_in(tunewright_schemas::DataLayout::new(
+        &state.0.config.data_dir,
+    ));
     warm::spawn(state.clone(), job_logs.clone());
     Router::new()
         .route("/static/{name}", get(assets::serve))

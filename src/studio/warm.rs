@@ -2,11 +2,15 @@
 //! trainings are read and thinned in the background, so the first view of a long run after a
 //! restart is served from memory instead of reading its whole stream on the request's path
 //! (docs/studio.md, "Performance"). A page requested meanwhile waits for that job's reading,
-//! never longer than reading it itself would take.
+//! never longer than reading it itself would take. Afterwards it follows the log and reads
+//! each training as it ends, so its reading is saved (`saved_reading`) and the first view after
+//! any later restart loads it instead of reading the run.
 
 use std::time::Duration;
 
-use tunewright_schemas::JobKind;
+use tokio::sync::broadcast::error::RecvError;
+use tunewright_events::{Event, EventLog};
+use tunewright_schemas::{JobId, JobKind};
 
 use super::curves::curves_json;
 use super::job_log::JobLogCache;
@@ -38,10 +42,32 @@ pub fn spawn(state: AppState, cache: JobLogCache) {
         recent.sort_unstable_by(|a, b| b.cmp(a));
         recent.truncate(WARM_JOBS);
         let log = service.log().clone();
+        let mut live = log.subscribe();
         for (_, job) in recent {
-            if let Err(e) = cache.read(&log, job, |l, _| curves_json(l)).await {
-                tracing::warn!(%job, error = %e.0.detail, "studio warm-up: a job's stream could not be read");
+            read(&cache, &log, job).await;
+        }
+        loop {
+            let ended = match live.recv().await {
+                Ok(e) => match &e.event {
+                    Event::JobSucceeded(x) => x.job_id,
+                    Event::JobFailed(x) => x.job_id,
+                    Event::JobCancelled(x) => x.job_id,
+                    _ => continue,
+                },
+                Err(RecvError::Lagged(_)) => continue,
+                Err(RecvError::Closed) => return,
+            };
+            let training =
+                service.read(|s| s.jobs.get(&ended).is_some_and(|j| j.kind == JobKind::Train));
+            if training {
+                read(&cache, &log, ended).await;
             }
         }
     });
+}
+
+async fn read(cache: &JobLogCache, log: &EventLog, job: JobId) {
+    if let Err(e) = cache.read(log, job, |l, _| curves_json(l)).await {
+        tracing::warn!(%job, error = %e.0.detail, "studio warm-up: a job's stream could not be read");
+    }
 }
