@@ -27,14 +27,14 @@ const HOLDOUT_GOAL: f64 = 0.90;
 const WHOLE_GOAL: f64 = 0.97;
 /// The goal for unknown answers over the whole corpus, printed beside the measurement.
 const MAX_UNKNOWN: f64 = 0.05;
-/// What the analyzer measured on this corpus (docs/analyzer.md): the floors are those of the
-/// last holdout measured (round 7, short of its goals: 55 of 89 right, 30 unknown; the whole
-/// corpus 791 of 828 right, 43 unknown). A change that reads fewer cases right, or answers
-/// unknown more often, fails here.
+/// What the analyzer measured on this corpus (docs/analyzer.md): the holdout floors are those
+/// of the last holdout measured (round 7, short of its goals: 55 of 89 right, 30 unknown), the
+/// whole corpus's those of the rules as they now are (823 of 828 right, 19 unknown). A change
+/// that reads fewer cases right, or answers unknown more often, fails here.
 const HOLDOUT_FLOOR: f64 = 55.0 / 89.0;
-const WHOLE_FLOOR: f64 = 791.0 / 828.0;
+const WHOLE_FLOOR: f64 = 823.0 / 828.0;
 const HOLDOUT_MAX_UNKNOWN: f64 = 30.0 / 89.0;
-const WHOLE_MAX_UNKNOWN: f64 = 43.0 / 828.0;
+const WHOLE_MAX_UNKNOWN: f64 = 19.0 / 828.0;
 const MIN_CASES: usize = 250;
 const MIN_HOLDOUT: usize = 75;
 

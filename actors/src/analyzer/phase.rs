@@ -48,6 +48,7 @@ const EVIDENCE: &[(ErrorPhase, &[&str])] = &[
             r"_load_pretrained_model",
             r"llama_model_load",
             r"failed to load model",
+            r"\b(can ?not|cannot|can'?t|could not|couldn'?t|unable to) load\b[^\n]{0,40}\bmodel\b",
             r"model weights",
             r"alloc_buffer",
             r"load_tensors",

@@ -229,6 +229,33 @@ mod tests {
                 DatasetFormat,
             ),
             ("key error 'messages'", DatasetFormat),
+            ("bf16 mixed precision requires a gpu.", NoGpu),
+            ("no cuda toolkit was found on this machine", NoGpu),
+            ("backend startup failed, see the log", LlmServerError),
+            (
+                "failed to restore the lr_scheduler state",
+                CheckpointIncomplete,
+            ),
+            (
+                "401 unauthorized for url https://huggingface.co/api/whoami-v2",
+                AuthFailed,
+            ),
+            (
+                "cannot find the decoder layers of this model",
+                ModelUnsupportedArch,
+            ),
+            (
+                "prompt template rendering failed: undefined 'x'",
+                TokenizerConfig,
+            ),
+            ("the input (9000 tokens) is too long", SequenceTooLong),
+            ("quota has been exhausted for today", RateLimit),
+            ("please build llama.cpp first", DependencyMissing),
+            (
+                "format_fn() missing 1 required positional argument",
+                DatasetFormat,
+            ),
+            ("dataloader_len: 0", DatasetTooSmall),
         ] {
             let got = classify(text, ErrorPhase::Unknown).map(|(t, _)| t);
             assert_eq!(got, Some(want), "{text}");

@@ -176,6 +176,15 @@ pub const RULES: &[Rule] = &[
             r"but type \w+ does not equal \w+",
         ],
     ),
+    // Mixed precision asked for where there is no GPU at all: the GPU is missing, not a
+    // precision it lacks.
+    rule(
+        NoGpu,
+        High,
+        &[
+            r"\b(mixed precision|fp16|bf16|half precision|amp)\b[^\n]{0,20}\brequires an? (cuda |nvidia )?(gpu|cuda device)\s*($|[.,;:)'\x22])",
+        ],
+    ),
     rule(
         PrecisionUnsupported,
         High,
@@ -186,7 +195,6 @@ pub const RULES: &[Rule] = &[
             r"not implemented for '(half|bfloat16|bf16)'",
             r"cublas_status_not_supported",
             r"(does not|doesn'?t|don'?t|do not) support (bf16|bfloat16|fp16|half)",
-            r"fp16 mixed precision requires a gpu",
             r"compute capability of at least 8\.0",
             // fp16 mixed precision over weights already in fp16: the grad scaler refuses.
             r"attempting to unscale fp16 gradients",
@@ -236,6 +244,7 @@ pub const RULES: &[Rule] = &[
             r"requires an? (cuda |nvidia )?gpu",
             r"(cannot|can'?t|could not|couldn'?t|unable to|failed to) (find|detect) (any |a )?(usable )?(torch |cuda |gpu )?(accelerators?|gpus?)\b",
             r"you need an? (cuda |nvidia )?gpu\b",
+            r"no cuda (runtime|toolkit|installation) (is |was )?(found|detected|available)",
         ],
     ),
     rule(
@@ -321,6 +330,18 @@ pub const RULES: &[Rule] = &[
             r"access is denied",
         ],
     ),
+    // A serving engine or backend that failed to initialise or to load its model, before the
+    // transfer words of the internal RPC that then finds it gone.
+    rule(
+        LlmServerError,
+        High,
+        &[
+            r"\b(engine|engine ?core|backend|runner|llm ?engine|inference server)\w*\s+(initiali[sz]ation|init|startup|start-?up)\s+(failed|error)",
+            r"(failed|unable) (loading|to load) (the )?model[^\n]{0,60}\b(trying with fallback|fallback backend)\b",
+            r"\[lmsinternal\][^\n]{0,120}\b(error|failed)\b",
+            r"\bload-error\b",
+        ],
+    ),
     // A transfer that broke (a download, a pull, a request) before what the broken transfer
     // looks like: a truncated file, a model "not found" in the cache.
     rule(
@@ -365,6 +386,9 @@ pub const RULES: &[Rule] = &[
             r"(missing|not found|no such file|does not exist)[^\n]{0,200}optim(izer)?_states?\w*\.pt",
             r"\[?(deepspeed|fsdp|zero)\]?\W{0,3}(failed|unable|can'?t|cannot|could not)( to)? (resume|load|restore)[^\n]{0,30}checkpoint",
             r"checkpoint contains only the model",
+            // A resume that cannot load the optimizer's (or scheduler's) state, in any words.
+            r"(unable|failed|could not|couldn'?t|cannot|can'?t) (to )?(load|restore|resume) (the )?(optimizer|optim|lr_scheduler|scheduler)('s)?\b",
+            r"_optimstatekey\b",
             r"restore training state",
         ],
     ),
@@ -409,6 +433,16 @@ pub const RULES: &[Rule] = &[
             r"(no such file or directory|filenotfounderror)[^\n]{0,20}: '[^'\n]*(checkpoint|ckpt)[^'\n]*\.(pth|pt|tar|ckpt)'",
         ],
     ),
+    // The hub refusing the token itself (logging in, asking who it is), before the words of a
+    // repository whose access is denied.
+    rule(
+        AuthFailed,
+        High,
+        &[
+            r"\b(401|unauthorized)\b[^\n]{0,120}/api/whoami",
+            r"\blogin\b[^\n]{0,60}\b(401|unauthorized|invalid token|token is (invalid|not valid|expired))",
+        ],
+    ),
     // Models: the LLM service's models before the base model's (both say "not found").
     rule(
         LlmModelNotFound,
@@ -448,6 +482,7 @@ pub const RULES: &[Rule] = &[
             r"no model\*?\.safetensors file",
             r"config\.json not found",
             r"\bmodel '[^']+' was not found",
+            r"\bmodel:? [\w./-]+ (does not|doesn'?t) exist",
             r"(no such file or directory|not found|does not exist|cannot find|can'?t find|could not find|couldn'?t find|unable to find)[^\n]{0,120}(config\.json|adapter_config\.json|adapter_model\.\w+|\.safetensors|\.gguf|pytorch_model\.bin)",
             r"(config\.json|adapter_config\.json|\.safetensors|\.gguf|pytorch_model\.bin)[^\n]{0,20}: no such file or directory",
             r"incorrect path_or_model_id",
@@ -497,6 +532,8 @@ pub const RULES: &[Rule] = &[
             r"can'?(no)?t map tensor|cannot map tensor|can not map tensor",
             r"keyerror: '[\w.]+\.(weight|bias|qweight|qzeros|scales)'",
             r"should have a .model_type. key",
+            // A library that cannot find, in this architecture, a module it expects.
+            r"(could not|couldn'?t|cannot|can'?t|unable to|failed to) find (an? |the )?(embedding|lm_head|decoder|attention|vision|language model|output) (modules?|layers?)\b",
             r"keyerror: '(llama|mistral|mixtral|qwen\w*|gemma\w*|phi\w*|falcon|gpt_neox|starcoder\w*|deepseek\w*|chatglm|baichuan|internlm\w*|olmo\w*|cohere\w*)'",
         ],
     ),
@@ -504,7 +541,7 @@ pub const RULES: &[Rule] = &[
         ModelMismatch,
         High,
         &[
-            r"size mismatch for",
+            r"size mismatch (for|info|error)",
             r"error\(s\) in loading state_dict",
             r"copying a param with shape",
             r"unexpected key\(s\) in state_dict",
@@ -553,6 +590,8 @@ pub const RULES: &[Rule] = &[
             r"error loading (the )?(model )?vocabulary",
             r"(cannot|can'?t|unable to|failed to) (load|read|find)[^\n]{0,30}\b(vocabulary|vocab file|tokenizer merges)",
             r"unknown pre-?tokenizer",
+            // A chat template that fails to render (a sanity test, a syntax error).
+            r"(chat |jinja\w* |prompt )template[^\n]{0,60}\b(failed|error|invalid|cannot|could not)\b",
         ],
     ),
     rule(
@@ -568,6 +607,7 @@ pub const RULES: &[Rule] = &[
             r"longer than (the )?(max_seq_length|max_length|maximum sequence length)",
             r"sequence too long",
             r"(prompt|input|context) (is )?too long",
+            r"\b(prompt|input|context|sequence)\b[^\n]{0,30}\bis too long\b",
             r"too many tokens",
             r"requested \d+ tokens",
             r"context (length|window) (exceeded|of \d+)",
@@ -589,7 +629,8 @@ pub const RULES: &[Rule] = &[
             r"lora_(r|alpha|dropout) must",
             r"cannot perform fine-tuning on purely quantized models",
             r"target module '[^']+' does not exist",
-            r"target modules? [^\n]{0,60}(is|are) not supported",
+            r"target modules? [^\n]{0,200}(is|are) not supported",
+            r"only the following modules are supported",
         ],
     ),
     rule(
@@ -689,6 +730,9 @@ pub const RULES: &[Rule] = &[
             r"ratelimitexceeded",
             r"resource_exhausted",
             r"error-code-429",
+            // Google's words: a quota "resource" exhausted (a device's OOM is matched earlier).
+            r"resource (has been )?exhausted",
+            r"\bquota (has been |was )?(exceeded|exhausted)",
         ],
     ),
     rule(
@@ -789,6 +833,8 @@ pub const RULES: &[Rule] = &[
             // A library that patches another's classes, written for other versions of them.
             r"\b(error|failed|unable to|cannot|can'?t) (to )?(monkey-?)?patch(ing)? \w+",
             r"failed to create dynamic(ally)? compiled",
+            // A converter that needs a tool built or installed first (llama.cpp for GGUF).
+            r"(have to|need to|must|please) (re)?(compile|build|install) [^\n]{0,20}llama\.cpp",
         ],
     ),
     // Datasets: the unreadable before the empty (a file that fails to parse also reports
@@ -824,6 +870,8 @@ pub const RULES: &[Rule] = &[
             r"didn'?t pass a .?dataset_text_field",
             r"(datasets?|items|examples?|rows?)\b[^\n]{0,80}\b(with|without|missing|lacks?|has no) an? '[\w-]+' (key|field|column)",
             // One numbered unit of the data without a field: "example 3 has no 'messages' field".
+            // A reward or formatting function called without a column the dataset lacks.
+            r"\b(reward|format\w*)\w*\(\) missing \d+ required (positional|keyword)",
             r"\b(example|line|record|row|sample|entry|item|conversation)s? #?\d+[^\n]{0,20}\b(has no|lacks|is missing|missing)( the| a| an)? [`'\x22]?[\w-]+[`'\x22]? (field|key|column)",
         ],
     ),
@@ -842,6 +890,7 @@ pub const RULES: &[Rule] = &[
             r"(has|have|contains|found|with) 0 (valid )?(examples|samples|rows)",
             r"\bnum samples: 0\b",
             r"dataset of size 0\b",
+            r"\b(data_?loader|dataset)_?len(gth)?\W{1,3}0\b",
             r"(?m)\b(samples|examples)\b[^\n]{0,40}:\s*0\s*$",
         ],
     ),
