@@ -48,6 +48,8 @@ const EVIDENCE: &[(ErrorPhase, &[&str])] = &[
             r"_load_pretrained_model",
             r"llama_model_load",
             r"failed to load model",
+            r"\bload(ing)? model\b",
+            r"加载模型|模型加载",
             r"\b(can ?not|cannot|can'?t|could not|couldn'?t|unable to) load\b[^\n]{0,40}\bmodel\b",
             r"model weights",
             r"alloc_buffer",
@@ -90,7 +92,8 @@ const EVIDENCE: &[(ErrorPhase, &[&str])] = &[
             r"chat/completions",
             r"/api/(chat|generate)",
             r"\bollama\b",
-            r"\bllm\b",
+            // "llm" as a word, not a directory of that name.
+            r"(^|[^/\w])llm([^/\w]|$)",
             r"\bopenai\b",
             r"\bcompletions?\b",
             r"\bapi[_ ]key\b",

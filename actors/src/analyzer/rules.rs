@@ -256,6 +256,29 @@ mod tests {
                 DatasetFormat,
             ),
             ("dataloader_len: 0", DatasetTooSmall),
+            (
+                "spot instance interruption notice: terminating",
+                Interrupted,
+            ),
+            ("the operation was cancelled by the runner", Interrupted),
+            (
+                "proxyerror: cannot connect to proxy, 403 forbidden",
+                NetworkUnreachable,
+            ),
+            ("no module named 'mylib._c'", DependencyMissing),
+            ("error: template not found for this model", TokenizerConfig),
+            ("please choose a template to use", TokenizerConfig),
+            (
+                "'fooforcausallm' is not a registered model",
+                ModelUnsupportedArch,
+            ),
+            ("lora_r = 0 gives nothing to train", LoraConfig),
+            ("the model generated invalid json", LlmResponseInvalid),
+            (
+                "valueerror: template chatml2 does not exist",
+                DependencyMissing,
+            ),
+            ("keyerror: none", DatasetFormat),
         ] {
             let got = classify(text, ErrorPhase::Unknown).map(|(t, _)| t);
             assert_eq!(got, Some(want), "{text}");

@@ -44,7 +44,7 @@ pub const RULES: &[Rule] = &[
             r"(?m)^\s*killed\s*$",
             r"\d+\s+killed\s+\S",
             r"已杀死",
-            r"\bkilling subprocess",
+            r"被kill|kill(ed)?了",
             r"process_killed",
         ],
     ),
@@ -67,6 +67,10 @@ pub const RULES: &[Rule] = &[
             r"\binterrupted: (shutdown|cancelled|canceled)\b",
             r"received signal 2\b",
             r"interruptexception",
+            // A cloud instance taken back (spot, preemptible), a CI job cancelled under it.
+            r"spot (instance|interruption)[^\n]{0,60}(terminat|interrupt|reclaim|preempt)",
+            r"\binstance (is going to be |was |is being )?(interrupted|preempted|reclaimed)",
+            r"\boperation was cancell?ed\b",
         ],
     ),
     rule(
@@ -361,13 +365,24 @@ pub const RULES: &[Rule] = &[
             r"connection reset by peer",
             r"read: connection reset",
             r"retries exceeded[^\n]{0,10}unexpected eof",
+            // A proxy that refuses or cannot be reached (its 403 or 407 is not the API's).
+            r"proxyerror",
+            r"(cannot|can'?t|unable to|could not|failed to) connect to (the )?proxy",
+            r"proxy authentication required",
+            r"tunnel connection failed",
         ],
     ),
-    // A library version that changed a default: the file is fine, the loader refuses it.
+    // A library version that changed a default: the file is fine, the loader refuses it; a
+    // library whose own compiled extension is missing, before what it then cannot do.
     rule(
         DependencyMissing,
         High,
-        &[r"weights only load failed", r"unsupported global: global"],
+        &[
+            r"weights only load failed",
+            r"unsupported global: global",
+            r"failed to import from [\w.]+ with modulenotfounderror",
+            r"no module named '[\w.]+\._c'",
+        ],
     ),
     // Checkpoints: a missing state file (incomplete) before damage before absence.
     rule(
@@ -441,6 +456,17 @@ pub const RULES: &[Rule] = &[
         &[
             r"\b(401|unauthorized)\b[^\n]{0,120}/api/whoami",
             r"\blogin\b[^\n]{0,60}\b(401|unauthorized|invalid token|token is (invalid|not valid|expired))",
+        ],
+    ),
+    // A chat template (or processor) the model files lack or that fails, before the "not found"
+    // words of models.
+    rule(
+        TokenizerConfig,
+        High,
+        &[
+            r"\b(chat )?template not found\b",
+            r"\bprocessor (was )?not found\b",
+            r"(specify|set|choose|pass) (which |a |the )?[`'\x22]?template[`'\x22]?( to use)?\b",
         ],
     ),
     // Models: the LLM service's models before the base model's (both say "not found").
@@ -525,6 +551,8 @@ pub const RULES: &[Rule] = &[
             // A loader that does not know this model yet (a newer model than the library).
             r"\bis not (yet )?supported (yet )?(in|by) [`'\x22]?(transformers|vllm|llama\.cpp|unsloth|peft|trl|sglang|tgi|text-generation-inference|this version)",
             r"model_unsupported_arch",
+            r"is not a registered model\b",
+            r"cannot find model module",
             r"model type [^\n]{0,40}(is )?not supported",
             r"unrecognized model in",
             r"\b\w+for(causallm|conditionalgeneration|seq2seqlm|maskedlm|sequenceclassification)\b[^\n]{0,30}\bnot supported",
@@ -627,6 +655,7 @@ pub const RULES: &[Rule] = &[
             r"target_modules[^\n]{0,60}(must|empty|invalid|not found)",
             r"invalid lora settings",
             r"lora_(r|alpha|dropout) must",
+            r"\blora_(r|rank|alpha)\s*[=:]\s*0\b",
             r"cannot perform fine-tuning on purely quantized models",
             r"target module '[^']+' does not exist",
             r"target modules? [^\n]{0,200}(is|are) not supported",
@@ -671,6 +700,9 @@ pub const RULES: &[Rule] = &[
             r"modelbehaviorerror",
             r"could not parse (the )?(model'?s? |llm'?s? )?response",
             r"invalid json (output|response|answer)",
+            // JSON written by a model (structured generation) that does not parse.
+            r"\bjson generated\b",
+            r"(generated|generating|generates) (invalid|malformed|broken) json",
             // The repair of the model's JSON gave up, in the words of whatever did the repair.
             r"json[ _-]?repair\b[^\n]{0,40}\b(failed|gave up|could not|couldn'?t|unable)",
             r"(failed|unable|could not|couldn'?t) (to )?(repair|fix) (the )?(json|(llm|model)'?s? (output|response|answer))",
@@ -833,6 +865,8 @@ pub const RULES: &[Rule] = &[
             // A library that patches another's classes, written for other versions of them.
             r"\b(error|failed|unable to|cannot|can'?t) (to )?(monkey-?)?patch(ing)? \w+",
             r"failed to create dynamic(ally)? compiled",
+            // A named template or preset that the installed version does not have yet.
+            r"\btemplate [\w.-]+ does not exist",
             // A converter that needs a tool built or installed first (llama.cpp for GGUF).
             r"(have to|need to|must|please) (re)?(compile|build|install) [^\n]{0,20}llama\.cpp",
         ],
@@ -862,6 +896,7 @@ pub const RULES: &[Rule] = &[
             r"key ?error\W{0,3}'(instruction|output|input|messages|text|prompt|completion|conversations|content|role)'",
             // A dataset whose columns are not the ones the trainer or the schema expects.
             r"no columns in the dataset match",
+            r"keyerror\W{0,3}none\b",
             r"column names (do not|don'?t) match",
             r"missing (the )?[`'\x22]?(instruction|output|messages|text|prompt|completion|conversations)[`'\x22]? (key|field|column)",
             r"(key|field|column) [`'\x22]?(instruction|output|messages|text|prompt|completion|conversations)[`'\x22]? (is )?(missing|not found|required)",
@@ -895,7 +930,12 @@ pub const RULES: &[Rule] = &[
         ],
     ),
     // Generic words, only when nothing specific matched.
-    rule(ProcessKilled, Medium, &[r"\bkilled\b"]),
+    // A launcher killing its other workers after one failed: the failure is named elsewhere.
+    rule(
+        ProcessKilled,
+        Medium,
+        &[r"\bkilled\b", r"\bkilling subprocess"],
+    ),
     rule(
         Interrupted,
         Medium,
