@@ -1,12 +1,12 @@
-//! The `tunewright` binary: the CLI front of the service, the replay tool, the analyzer and
-//! the training worker. Each sub-command lives in `cli/`.
+//! The `tunewright` binary: the CLI front of the service, the replay tool and the analyzer.
+//! Each sub-command lives in `cli/`. It links no torch: jobs that need the device run in
+//! `tunewright-worker` processes (`src/worker/`).
 
 mod cli;
 mod http;
 mod replay;
 mod service;
 mod studio;
-mod worker;
 
 use std::process::ExitCode;
 

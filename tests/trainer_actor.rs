@@ -1,5 +1,5 @@
 //! The trainer actor's executor end to end: a real service (redb log, scheduler, supervisor)
-//! running `train` jobs in worker processes. The real `tunewright worker` for pre-flight
+//! running `train` jobs in worker processes. The real `tunewright-worker` for pre-flight
 //! failures; stand-in workers (scripts in `tests/fixtures/fake-worker/`, spawned with an
 //! argument vector like the real one) for deaths by SIGKILL, so the restart budget, the
 //! resume from the last verified checkpoint and the fallback past a corrupted one are tested
@@ -195,7 +195,11 @@ async fn a_worker_that_keeps_dying_ends_training_interrupted_with_signal_and_log
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cuda_without_a_gpu_is_training_no_gpu_from_the_real_worker() {
     let dir = tempfile::tempdir().unwrap();
-    let svc = start(dir.path(), PathBuf::from(env!("CARGO_BIN_EXE_tunewright"))).await;
+    let svc = start(
+        dir.path(),
+        PathBuf::from(env!("CARGO_BIN_EXE_tunewright-worker")),
+    )
+    .await;
     let p = project(&svc).await;
     std::fs::create_dir_all(dir.path().join("projects/t")).unwrap();
     std::fs::write(dir.path().join("projects/t/dataset.jsonl"), "{}\n").unwrap();
@@ -218,11 +222,11 @@ async fn cuda_without_a_gpu_is_training_no_gpu_from_the_real_worker() {
     svc.shutdown("test").await.unwrap();
 }
 
-/// Whether this machine has a GPU, asked of `tunewright worker probe` (the service never
+/// Whether this machine has a GPU, asked of `tunewright-worker probe` (the service never
 /// initialises CUDA itself).
 fn tch_has_cuda() -> bool {
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_tunewright"))
-        .args(["worker", "probe"])
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_tunewright-worker"))
+        .args(["probe"])
         .output()
         .unwrap();
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
@@ -231,8 +235,8 @@ fn tch_has_cuda() -> bool {
 
 #[test]
 fn worker_probe_prints_the_hardware_report_as_json() {
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_tunewright"))
-        .args(["worker", "probe"])
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_tunewright-worker"))
+        .args(["probe"])
         .output()
         .unwrap();
     assert!(out.status.success());
@@ -243,8 +247,8 @@ fn worker_probe_prints_the_hardware_report_as_json() {
 
 #[test]
 fn worker_with_an_unreadable_spec_writes_a_failure_line_and_exits_3() {
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_tunewright"))
-        .args(["worker", "export", "--spec", "/nonexistent/spec.json"])
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_tunewright-worker"))
+        .args(["export", "--spec", "/nonexistent/spec.json"])
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(3));

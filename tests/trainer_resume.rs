@@ -21,7 +21,7 @@ fn fixture(p: &str) -> PathBuf {
 async fn start(dir: &Path) -> Service {
     let mut c = ServiceConfig::new(dir);
     c.scheduler.queue_timeout = Duration::from_secs(3600);
-    let launcher = WorkerLauncher::new(PathBuf::from(env!("CARGO_BIN_EXE_tunewright")));
+    let launcher = WorkerLauncher::new(PathBuf::from(env!("CARGO_BIN_EXE_tunewright-worker")));
     let exec = Executors::new().with(JobKind::Train, TrainerExecutor::new(launcher));
     Service::start(c, exec).await.expect("service starts")
 }

@@ -17,7 +17,7 @@ use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use serde_json::{json, Value};
-use support::{Options, Server, BIN};
+use support::{Options, Server, WORKER_BIN};
 use training::*;
 
 /// A server on `dir`; its workers use one intra-op thread (see `training::single_threaded`).
@@ -269,8 +269,8 @@ fn a_worker_whose_service_is_gone_exits_without_writing() {
     });
     let spec_path = dir.join("spec.json");
     std::fs::write(&spec_path, serde_json::to_vec(&spec).unwrap()).unwrap();
-    let mut child = Command::new(BIN)
-        .args(["worker", "train", "--spec"])
+    let mut child = Command::new(WORKER_BIN)
+        .args(["train", "--spec"])
         .arg(&spec_path)
         .env("OMP_NUM_THREADS", "1")
         .stdin(Stdio::piped())

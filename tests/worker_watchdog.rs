@@ -28,7 +28,7 @@ async fn start(dir: &Path, max_retries: u32) -> Service {
     let mut c = ServiceConfig::new(dir);
     c.scheduler.queue_timeout = Duration::from_secs(3600);
     c.scheduler.policies.train.max_retries = max_retries;
-    let mut launcher = WorkerLauncher::new(PathBuf::from(env!("CARGO_BIN_EXE_tunewright")));
+    let mut launcher = WorkerLauncher::new(PathBuf::from(env!("CARGO_BIN_EXE_tunewright-worker")));
     launcher.stall = StallBounds {
         floor: Duration::from_secs(3),
         ceiling: Duration::from_secs(600),

@@ -1,2 +1,6 @@
 //! See link_libtorch.rs.
 include!("link_libtorch.rs");
+
+fn main() {
+    link_libtorch(&["rustc-link-arg"]);
+}

@@ -1,5 +1,5 @@
 //! The hardware probe: which devices this machine has, asked of a short-lived child process
-//! (`tunewright worker probe`, argument vector, no shell) so the service never initialises CUDA
+//! (`tunewright-worker probe`, argument vector, no shell) so the service never initialises CUDA
 //! itself. The report is cached briefly and one probe runs at a time; admission reads it to
 //! refuse `device: "cuda"` where there is no GPU, `GET /api/v1/hardware` shows it.
 //!
@@ -27,12 +27,11 @@ pub struct ProbeCommand {
 }
 
 impl ProbeCommand {
-    /// `tunewright worker probe` of the running binary.
-    pub fn of_this_binary() -> Self {
-        let program = std::env::current_exe().unwrap_or_else(|_| PathBuf::from("tunewright"));
+    /// `tunewright-worker probe` of the worker binary `program`.
+    pub fn of_worker(program: PathBuf) -> Self {
         ProbeCommand {
             program,
-            args: vec!["worker".into(), "probe".into()],
+            args: vec!["probe".into()],
         }
     }
 }

@@ -1,5 +1,5 @@
 //! The worker protocol: what the trainer actor (in the service) and the worker process
-//! (`tunewright worker train|export|evaluate --spec FILE`) exchange.
+//! (`tunewright-worker train|export|evaluate --spec FILE`) exchange.
 //!
 //! The actor writes a spec (`WorkerSpec`) as JSON to a file and passes its path in argv (never a
 //! shell). The worker answers on stdout with JSON lines (`WorkerLine`), one per line, and reads

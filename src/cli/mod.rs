@@ -3,7 +3,6 @@
 pub mod analyze;
 pub mod replay;
 pub mod serve;
-pub mod worker;
 
 use std::process::ExitCode;
 
@@ -25,9 +24,6 @@ pub enum Command {
     Replay(replay::ReplayArgs),
     /// Analyze a failure message and print the analysis as JSON.
     Analyze(analyze::AnalyzeArgs),
-    /// Internal: the training worker process the trainer actor spawns.
-    #[command(hide = true)]
-    Worker(worker::WorkerArgs),
 }
 
 pub fn run(cli: Cli) -> ExitCode {
@@ -35,6 +31,5 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Serve(a) => serve::run(a),
         Command::Replay(a) => replay::run(a),
         Command::Analyze(a) => analyze::run(a),
-        Command::Worker(a) => worker::run(a),
     }
 }

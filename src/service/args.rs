@@ -68,6 +68,10 @@ pub struct ServeArgs {
     /// Seconds a connection may stay without a byte in either direction before it is closed.
     #[arg(long, default_value_t = 60)]
     pub idle_timeout_secs: u64,
+    /// The worker binary that runs training, export, evaluation and the hardware probe
+    /// (default: `tunewright-worker` beside this binary).
+    #[arg(long, env = "TUNEWRIGHT_WORKER_BIN")]
+    pub worker_bin: Option<std::path::PathBuf>,
     /// Seconds a cancelled worker may take to stop before it is killed.
     #[arg(long, default_value_t = 10)]
     pub cancel_grace_secs: u64,
@@ -101,7 +105,24 @@ impl ServeArgs {
     pub fn mb(v: f64) -> u64 {
         (v.max(0.0) * 1024.0 * 1024.0) as u64
     }
+
+    /// The worker binary: `--worker-bin`, else `tunewright-worker` beside this binary (where
+    /// the build and `script/install` put it). With none there, a job that needs it fails with
+    /// a catalog code whose detail names the path ("the worker could not be started"), and
+    /// the hardware probe reports `GPU_PROBE_FAILED`.
+    pub fn worker_binary(&self) -> std::path::PathBuf {
+        if let Some(bin) = &self.worker_bin {
+            return bin.clone();
+        }
+        let beside = std::env::current_exe()
+            .ok()
+            .and_then(|exe| exe.parent().map(|d| d.join(WORKER_BINARY)));
+        beside.unwrap_or_else(|| WORKER_BINARY.into())
+    }
 }
+
+/// The worker binary's file name.
+pub const WORKER_BINARY: &str = "tunewright-worker";
 
 #[cfg(test)]
 mod tests {

@@ -18,9 +18,9 @@ pub fn build(args: &ServeArgs) -> Executors {
     let mut executors = Executors::new()
         .with(JobKind::DatasetPreview, DatasetPreviewExecutor::default())
         .with(JobKind::DatasetGenerate, DatasetGenerateExecutor::default());
-    // Training, export and evaluation run in worker processes of this same binary.
-    if let Ok(binary) = std::env::current_exe() {
-        let mut launcher = WorkerLauncher::new(binary);
+    // Training, export and evaluation run in worker processes (`tunewright-worker`).
+    {
+        let mut launcher = WorkerLauncher::new(args.worker_binary());
         launcher.cancel_grace = Duration::from_secs(args.cancel_grace_secs);
         launcher.stall = StallBounds {
             floor: Duration::from_secs(args.worker_stall_floor_secs.max(1)),

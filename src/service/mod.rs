@@ -138,7 +138,7 @@ async fn run(
     });
 
     let mut config = ServiceConfig::new(&args.data_dir);
-    config.probe = Some(ProbeCommand::of_this_binary());
+    config.probe = Some(ProbeCommand::of_worker(args.worker_binary()));
     config.limits.max_total_file_bytes = ServeArgs::mb(args.max_project_files_mb);
     let service = match Service::start(config, executors::build(&args)).await {
         Ok(s) => s,

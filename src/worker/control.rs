@@ -75,7 +75,7 @@ pub const EXIT_ORPHANED: i32 = 4;
 /// The service is gone: end the process now, from this thread, without unwinding the training
 /// thread or running libtorch's exit handlers while it is mid-step.
 fn orphaned() -> ! {
-    eprintln!("tunewright worker: stdin closed (the service is gone); exiting without writing");
+    eprintln!("tunewright-worker: stdin closed (the service is gone); exiting without writing");
     // SAFETY: `_exit` ends the process immediately; no Rust state is used after it.
     unsafe { libc::_exit(EXIT_ORPHANED) }
 }

@@ -1,4 +1,4 @@
-//! `tunewright worker evaluate --spec FILE`: scores a training's final adapter or one of its
+//! `tunewright-worker evaluate --spec FILE`: scores a training's final adapter or one of its
 //! checkpoints on the examples the executor wrote (`tunewright_trainer::evaluate`, f32 on the
 //! CPU), writes the greedy generations as JSONL and answers with the figures as its `result`
 //! line. A `preflight` note precedes the model's load (the watchdog's model-load allowance);

@@ -1,4 +1,4 @@
-//! `tunewright worker export --spec FILE`: exports a trained adapter (PEFT, merged, GGUF or
+//! `tunewright-worker export --spec FILE`: exports a trained adapter (PEFT, merged, GGUF or
 //! Ollama) and answers with the export manifest as its `result` line.
 
 use std::path::{Path, PathBuf};

@@ -1,4 +1,4 @@
-//! `tunewright worker probe`: the hardware report as one JSON object on stdout, so the service
+//! `tunewright-worker probe`: the hardware report as one JSON object on stdout, so the service
 //! learns about GPUs without initialising CUDA in its own process.
 
 use std::process::ExitCode;
@@ -11,7 +11,7 @@ pub fn run() -> ExitCode {
             ExitCode::SUCCESS
         }
         Err(e) => {
-            eprintln!("tunewright worker probe: {e}");
+            eprintln!("tunewright-worker probe: {e}");
             ExitCode::FAILURE
         }
     }

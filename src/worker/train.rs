@@ -1,4 +1,4 @@
-//! `tunewright worker train --spec FILE`: the worker side of a training run. It parses the
+//! `tunewright-worker train --spec FILE`: the worker side of a training run. It parses the
 //! job's config (`VALIDATION_ERROR` on a bad one), runs `tunewright_trainer::train` with hooks
 //! that stream progress, checkpoints and notes as protocol lines and answer the stop flag at
 //! every step, and turns the loop's errors into catalog failures (OOM, divergence, no GPU,

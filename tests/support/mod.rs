@@ -11,6 +11,8 @@ use std::sync::mpsc;
 use std::time::Duration;
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_tunewright");
+/// The worker binary the service starts (beside `BIN`, where the service looks for it).
+pub const WORKER_BIN: &str = env!("CARGO_BIN_EXE_tunewright-worker");
 
 /// A running `tunewright serve`.
 pub struct Server {

@@ -146,7 +146,7 @@ pub fn checkpoint_steps(events: &[Value]) -> Vec<u64> {
         .collect()
 }
 
-/// Pids of live `tunewright worker train` processes for job `id` (its spec path names it).
+/// Pids of live `tunewright-worker train` processes for job `id` (its spec path names it).
 pub fn worker_pids(id: &str) -> Vec<i32> {
     let mut out = Vec::new();
     let Ok(dir) = std::fs::read_dir("/proc") else {
@@ -160,7 +160,7 @@ pub fn worker_pids(id: &str) -> Vec<i32> {
             continue;
         };
         let cmd = String::from_utf8_lossy(&cmd);
-        if cmd.contains("worker\0train\0") && cmd.contains(id) && alive(pid) {
+        if cmd.contains("tunewright-worker\0train\0") && cmd.contains(id) && alive(pid) {
             out.push(pid);
         }
     }

@@ -1,7 +1,7 @@
 //! The executor of `evaluate` jobs (docs/jobs.md, "Evaluate"): judges again what admission
 //! judged (the training, its checkpoint or final adapter still hashing to what was recorded,
 //! the split), writes the examples to score (the split's `val` part, or the whole dataset),
-//! runs `tunewright worker evaluate` in a worker process like an export, records the
+//! runs `tunewright-worker evaluate` in a worker process like an export, records the
 //! generations file as an artifact and answers the figures as the job's result. I/O failures
 //! and a dead worker are the retryable `EVALUATION_FAILED`.
 

@@ -1,6 +1,6 @@
 //! The executor of `export` jobs: finds the training run to export (the config's `train_job`,
 //! which admission fills in with the project's newest successful training when none is
-//! named), runs `tunewright worker export` in a worker process (the export touches tensors, so
+//! named), runs `tunewright-worker export` in a worker process (the export touches tensors, so
 //! it runs where torch lives), records the exported files as artifacts. I/O failures are the retryable `EXPORT_WRITE_FAILED`.
 
 use std::path::Path;

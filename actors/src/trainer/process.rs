@@ -80,7 +80,7 @@ impl WorkerLauncher {
         }
     }
 
-    /// Run `tunewright worker <sub> --spec <spec>` to its end; `load` (what it reads before its
+    /// Run `tunewright-worker <sub> --spec <spec>` to its end; `load` (what it reads before its
     /// first step) sets its watchdog's start-up allowances.
     pub async fn run(
         &self,
@@ -91,8 +91,7 @@ impl WorkerLauncher {
         handler: &mut dyn LineHandler,
     ) -> Result<WorkerEnd, Failure> {
         let mut cmd = Command::new(&self.binary);
-        cmd.arg("worker")
-            .arg(sub)
+        cmd.arg(sub)
             .arg("--spec")
             .arg(spec)
             .env(PARENT_PID_ENV, std::process::id().to_string())

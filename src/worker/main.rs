@@ -1,15 +1,49 @@
-//! `tunewright worker`: the internal sub-command the trainer actor spawns (never by hand). See
-//! `crate::worker` for the protocol side; this module only parses argv and sets the exit code
-//! (0: result line written; 3: failure line written; 2: bad usage).
+//! `tunewright-worker train|export|evaluate|probe`: the worker process, a binary of its own and
+//! the only one that links libtorch and touches the torch device (the service, `tunewright`,
+//! links no torch: docs/building.md). It reads its spec from a file named in argv, writes
+//! protocol lines (`tunewright_schemas::worker::WorkerLine`) on stdout and reads stop commands
+//! from stdin. A failure is written as a `failure` line before a non-zero exit, so the trainer
+//! actor can tell a reported failure from a death.
 
-use std::path::PathBuf;
+mod control;
+mod evaluate;
+mod export;
+mod out;
+mod probe;
+mod train;
+
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
+use clap::Parser;
+use control::StopFlag;
 use tunewright_schemas::worker::WorkerLine;
 
-use crate::worker::{control::StopFlag, evaluate, export, out, probe, train};
+use serde::de::DeserializeOwned;
+use tunewright_schemas::{ctx, ErrorCode, Failure};
 
-#[derive(Debug, clap::Args)]
+/// Read and parse a spec file; the failure names the file.
+pub fn read_spec<T: DeserializeOwned>(path: &Path, code: ErrorCode) -> Result<T, Failure> {
+    let bytes = std::fs::read(path).map_err(|e| {
+        Failure::new(
+            code,
+            ctx! {"reason" => format!("cannot read the worker spec {}: {e}", path.display())},
+        )
+    })?;
+    serde_json::from_slice(&bytes).map_err(|e| {
+        Failure::new(
+            code,
+            ctx! {"reason" => format!("the worker spec {} is not valid: {e}", path.display())},
+        )
+    })
+}
+
+// Exit codes: 0: result line written; 3: failure line written; 2: bad usage.
+
+/// The worker the service starts for a job (never by hand): it reads the job's spec, writes
+/// protocol lines on stdout and reads stop commands on stdin.
+#[derive(Debug, Parser)]
+#[command(name = "tunewright-worker", version, about, long_about = None)]
 pub struct WorkerArgs {
     #[command(subcommand)]
     pub task: WorkerTask,
@@ -55,12 +89,13 @@ fn die_with_parent() {
     // SAFETY: getppid has no preconditions.
     let parent = unsafe { libc::getppid() };
     if expected.is_some_and(|p| p != parent) {
-        eprintln!("tunewright worker: the service that started this worker is gone; exiting");
-        std::process::exit(crate::worker::control::EXIT_ORPHANED);
+        eprintln!("tunewright-worker: the service that started this worker is gone; exiting");
+        std::process::exit(control::EXIT_ORPHANED);
     }
 }
 
-pub fn run(args: WorkerArgs) -> ExitCode {
+fn main() -> ExitCode {
+    let args = WorkerArgs::parse();
     die_with_parent();
     let outcome = match args.task {
         WorkerTask::Probe => return probe::run(),
