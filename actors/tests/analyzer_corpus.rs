@@ -7,20 +7,9 @@ use rand::{Rng, SeedableRng};
 use tunewright_actors::analyzer::{analyze, AnalyzeInput};
 use tunewright_schemas::{Confidence, ErrorPhase, ErrorType};
 
-#[derive(serde::Deserialize)]
-struct Case {
-    error: String,
-    phase: Option<String>,
-    error_type: String,
-    /// "tune": the rules were written and tuned on it; "holdout": collected after the rules
-    /// were written, labelled before the analyzer ever ran on it (docs/analyzer.md).
-    split: String,
-    /// 0: the first tune set; 1, 2, ...: the holdout rounds in the order they were collected
-    /// (every round but the last was turned into tune data once measured).
-    round: u32,
-    source: String,
-    collected: String,
-}
+mod corpus;
+
+use corpus::{cases, Case};
 
 /// The goals of docs/analyzer.md, as shares of cases: printed beside the measurement.
 const HOLDOUT_GOAL: f64 = 0.90;
@@ -37,16 +26,6 @@ const HOLDOUT_MAX_UNKNOWN: f64 = 23.0 / 87.0;
 const WHOLE_MAX_UNKNOWN: f64 = 44.0 / 1004.0;
 const MIN_CASES: usize = 250;
 const MIN_HOLDOUT: usize = 75;
-
-fn cases() -> Vec<Case> {
-    include_str!("fixtures/analyzer_corpus.jsonl")
-        .lines()
-        .enumerate()
-        .map(|(i, l)| {
-            serde_json::from_str(l).unwrap_or_else(|e| panic!("corpus line {}: {e}", i + 1))
-        })
-        .collect()
-}
 
 /// How one split fared.
 #[derive(Default)]
