@@ -7,7 +7,8 @@
 //! - SIGTERM mid-run: the service checkpoints the running job at the step it stopped at and
 //!   exits 0; after a restart the job resumes from exactly that step, loses nothing, and ends
 //!   with the uninterrupted run's adapter.
-//! - A worker whose service is gone (stdin closed) exits at once without writing anything.
+//! - A worker whose service is gone (stdin closed, or for a cluster worker its control file's
+//!   lease lapsed) exits at once without writing anything.
 
 mod support;
 mod training;
@@ -320,4 +321,45 @@ fn a_worker_whose_service_is_gone_exits_without_writing() {
         on_disk.iter().filter(|s| !reported.contains(s)).count() <= 1,
         "{on_disk:?} vs {reported:?}"
     );
+}
+
+/// A worker placed on a cluster reads its stop commands from a control file whose modification
+/// time the service renews (its lease, docs/launchers.md): with the lease lapsed (the service
+/// gone for 30 s), the worker exits with status 4 and writes nothing, as when its stdin closes.
+#[test]
+fn a_cluster_worker_whose_lease_lapsed_exits_without_writing() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let spec = json!({
+        "job_id": "job_lease",
+        "config": train_config(400, 2),
+        "dataset_path": fixture("sft-sample.jsonl").to_string_lossy(),
+        "checkpoint_root": dir.join("checkpoints").to_string_lossy(),
+        "output_dir": dir.join("adapter").to_string_lossy(),
+        "resume_from": null,
+        "checkpoint_every_steps": 2,
+        "keep_checkpoints": 3,
+    });
+    let spec_path = dir.join("spec.json");
+    std::fs::write(&spec_path, serde_json::to_vec(&spec).unwrap()).unwrap();
+    let control = dir.join("spec.control");
+    let lapsed = std::fs::File::create(&control).unwrap();
+    lapsed
+        .set_modified(std::time::SystemTime::now() - Duration::from_secs(60))
+        .unwrap();
+    let out = Command::new(WORKER_BIN)
+        .args(["train", "--spec"])
+        .arg(&spec_path)
+        .arg("--control-file")
+        .arg(&control)
+        .env("OMP_NUM_THREADS", "1")
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(4), "{:?}", out.status);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(!stdout.contains("\"stopped\""), "{stdout}");
+    assert!(!stdout.contains("\"result\""), "{stdout}");
+    assert!(!dir.join("adapter").exists());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("the service is gone"));
 }

@@ -19,7 +19,7 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run the service: the actors and the HTTP admin endpoint.
-    Serve(serve::ServeArgs),
+    Serve(Box<serve::ServeArgs>),
     /// Inspect the event log (read-only): list, verify, state at a point, statistics.
     Replay(replay::ReplayArgs),
     /// Analyze a failure message and print the analysis as JSON.
@@ -28,7 +28,7 @@ pub enum Command {
 
 pub fn run(cli: Cli) -> ExitCode {
     match cli.command {
-        Command::Serve(a) => serve::run(a),
+        Command::Serve(a) => serve::run(*a),
         Command::Replay(a) => replay::run(a),
         Command::Analyze(a) => analyze::run(a),
     }

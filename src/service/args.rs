@@ -72,6 +72,27 @@ pub struct ServeArgs {
     /// (default: `tunewright-worker` beside this binary).
     #[arg(long, env = "TUNEWRIGHT_WORKER_BIN")]
     pub worker_bin: Option<std::path::PathBuf>,
+    /// Where workers run: `local` (child processes of this service) or `slurm` (one batch job
+    /// per run, submitted with sbatch; the data directory must be on storage the cluster's
+    /// nodes share, at the same path).
+    #[arg(long, value_enum, default_value_t = Launcher::Local, env = "TUNEWRIGHT_LAUNCHER")]
+    pub launcher: Launcher,
+    /// `--launcher slurm`: the partition (Slurm's default when unset).
+    #[arg(long, env = "TUNEWRIGHT_SLURM_PARTITION")]
+    pub slurm_partition: Option<String>,
+    /// `--launcher slurm`: the account.
+    #[arg(long, env = "TUNEWRIGHT_SLURM_ACCOUNT")]
+    pub slurm_account: Option<String>,
+    /// `--launcher slurm`: the time limit of each batch job (sbatch's `--time` forms).
+    #[arg(long, env = "TUNEWRIGHT_SLURM_TIME")]
+    pub slurm_time: Option<String>,
+    /// `--launcher slurm`: generic resources per batch job (e.g. `gpu:1`).
+    #[arg(long, env = "TUNEWRIGHT_SLURM_GRES")]
+    pub slurm_gres: Option<String>,
+    /// `--launcher slurm`: a further sbatch option, as one argument (repeatable), e.g.
+    /// `--slurm-option=--qos=high`.
+    #[arg(long = "slurm-option", allow_hyphen_values = true)]
+    pub slurm_options: Vec<String>,
     /// Seconds a cancelled worker may take to stop before it is killed.
     #[arg(long, default_value_t = 10)]
     pub cancel_grace_secs: u64,
@@ -106,6 +127,21 @@ impl ServeArgs {
         (v.max(0.0) * 1024.0 * 1024.0) as u64
     }
 
+    /// Where workers run, from `--launcher` and the `--slurm-*` options.
+    pub fn placement(&self) -> tunewright_actors::trainer::Placement {
+        use tunewright_actors::trainer::{slurm::SlurmConfig, Placement};
+        match self.launcher {
+            Launcher::Local => Placement::Local,
+            Launcher::Slurm => Placement::Slurm(SlurmConfig {
+                partition: self.slurm_partition.clone(),
+                account: self.slurm_account.clone(),
+                time_limit: self.slurm_time.clone(),
+                gres: self.slurm_gres.clone(),
+                extra: self.slurm_options.clone(),
+            }),
+        }
+    }
+
     /// The worker binary: `--worker-bin`, else `tunewright-worker` beside this binary (where
     /// the build and `script/install` put it). With none there, a job that needs it fails with
     /// a catalog code whose detail names the path ("the worker could not be started"), and
@@ -119,6 +155,13 @@ impl ServeArgs {
             .and_then(|exe| exe.parent().map(|d| d.join(WORKER_BINARY)));
         beside.unwrap_or_else(|| WORKER_BINARY.into())
     }
+}
+
+/// Where workers run (`--launcher`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Launcher {
+    Local,
+    Slurm,
 }
 
 /// The worker binary's file name.

@@ -22,6 +22,7 @@ pub fn build(args: &ServeArgs) -> Executors {
     {
         let mut launcher = WorkerLauncher::new(args.worker_binary());
         launcher.cancel_grace = Duration::from_secs(args.cancel_grace_secs);
+        launcher.placement = args.placement();
         launcher.stall = StallBounds {
             floor: Duration::from_secs(args.worker_stall_floor_secs.max(1)),
             ceiling: Duration::from_secs(args.worker_stall_ceiling_secs.max(1)),

@@ -1,4 +1,5 @@
-//! The stop request the actor sends on stdin, seen by the training loop at every step.
+//! The stop request the actor sends on stdin (or, for a worker placed through Slurm, appends to
+//! a control file), seen by the training loop at every step.
 //!
 //! A closed stdin means the service that spawned this worker is gone (the actor holds the pipe
 //! open until the worker has ended). The worker then exits at once and writes nothing more: a
@@ -47,6 +48,36 @@ impl StopFlag {
         flag
     }
 
+    /// Watch a control file on a thread: the commands the service appends to it, one per line,
+    /// read every 300 ms. A worker placed on a cluster is not the service's child, so the
+    /// service also renews the file's modification time while it follows the worker (its
+    /// lease); a lease older than `LEASE` means the service is gone, and the worker exits as
+    /// one whose stdin closed: without writing anything more.
+    pub fn watch_file(path: std::path::PathBuf) -> StopFlag {
+        let flag = StopFlag::default();
+        let f = flag.clone();
+        std::thread::spawn(move || loop {
+            if let Ok(text) = std::fs::read_to_string(&path) {
+                for line in text.lines() {
+                    match WorkerCommand::parse(line) {
+                        Some(WorkerCommand::Cancel) => f.set(CANCEL),
+                        Some(WorkerCommand::CheckpointAndStop) => f.set(CHECKPOINT_AND_STOP),
+                        None => {}
+                    }
+                }
+            }
+            let renewed = std::fs::metadata(&path)
+                .and_then(|m| m.modified())
+                .ok()
+                .and_then(|t| t.elapsed().ok());
+            if renewed.is_none_or(|age| age > LEASE) {
+                orphaned();
+            }
+            std::thread::sleep(std::time::Duration::from_millis(300));
+        });
+        flag
+    }
+
     fn set(&self, v: u8) {
         // A cancel is never downgraded to a checkpoint-and-stop.
         let _ = self
@@ -69,13 +100,16 @@ impl StopFlag {
     }
 }
 
+/// How long a control file may go unrenewed before its worker takes the service for gone.
+pub const LEASE: std::time::Duration = std::time::Duration::from_secs(30);
+
 /// Exit status of a worker whose service went away (stdin closed).
 pub const EXIT_ORPHANED: i32 = 4;
 
 /// The service is gone: end the process now, from this thread, without unwinding the training
 /// thread or running libtorch's exit handlers while it is mid-step.
 fn orphaned() -> ! {
-    eprintln!("tunewright-worker: stdin closed (the service is gone); exiting without writing");
+    eprintln!("tunewright-worker: the service is gone (stdin closed or control file not renewed); exiting without writing");
     // SAFETY: `_exit` ends the process immediately; no Rust state is used after it.
     unsafe { libc::_exit(EXIT_ORPHANED) }
 }

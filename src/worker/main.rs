@@ -55,6 +55,10 @@ pub enum WorkerTask {
     Train {
         #[arg(long)]
         spec: PathBuf,
+        /// Read stop commands from this file (one per line, appended by the service) instead of
+        /// stdin: for a worker that is not the service's child (placed through Slurm).
+        #[arg(long)]
+        control_file: Option<PathBuf>,
     },
     /// Export a trained adapter described by a spec file (JSON).
     Export {
@@ -99,7 +103,13 @@ fn main() -> ExitCode {
     die_with_parent();
     let outcome = match args.task {
         WorkerTask::Probe => return probe::run(),
-        WorkerTask::Train { spec } => train::run(&spec, StopFlag::watch_stdin()),
+        WorkerTask::Train { spec, control_file } => {
+            let stop = match control_file {
+                Some(path) => StopFlag::watch_file(path),
+                None => StopFlag::watch_stdin(),
+            };
+            train::run(&spec, stop)
+        }
         WorkerTask::Export { spec } => export::run(&spec),
         WorkerTask::Evaluate { spec } => evaluate::run(&spec),
     };

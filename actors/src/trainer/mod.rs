@@ -9,6 +9,7 @@ pub mod checkpoints;
 pub mod events;
 pub mod process;
 pub mod remediation;
+pub mod slurm;
 pub mod watchdog;
 
 use std::path::{Path, PathBuf};
@@ -24,7 +25,7 @@ use crate::executor::{JobContext, JobExecutor, StopRequest};
 use crate::project::parts::write_part;
 use checkpoints::ResumePoint;
 use events::JobEventWriter;
-pub use process::{WorkerEnd, WorkerLauncher};
+pub use process::{Placement, WorkerEnd, WorkerLauncher};
 
 /// Default worker restarts per attempt after a worker death.
 pub const DEFAULT_MAX_RESTARTS: u64 = 3;

@@ -1,5 +1,5 @@
-//! One worker process: spawned from the service's own binary with an argument vector (never a
-//! shell), its stdout read as protocol lines, its stdin used for stop commands, its end mapped
+//! One worker process: spawned from the worker binary with an argument vector (never a
+//! shell) as a child of the service (a batch job on a Slurm cluster instead: `slurm.rs`), its stdout read as protocol lines, its stdin used for stop commands, its end mapped
 //! to an outcome. A worker that dies without a `failure` line (panic, segfault, SIGKILL) is
 //! reported with its signal or exit status and the last log lines it wrote. A worker that
 //! stays silent past its watchdog's bound (`watchdog.rs`) is killed and reported as stalled; a
@@ -36,6 +36,16 @@ pub struct WorkerLauncher {
     pub cancel_grace: Duration,
     /// The progress watchdog's limits.
     pub stall: StallBounds,
+    /// Where the worker runs.
+    pub placement: Placement,
+}
+
+/// Where a worker runs: a child process of the service, or a batch job on a Slurm cluster.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub enum Placement {
+    #[default]
+    Local,
+    Slurm(super::slurm::SlurmConfig),
 }
 
 /// How a worker run ended.
@@ -77,6 +87,7 @@ impl WorkerLauncher {
             stop_grace: Duration::from_secs(60),
             cancel_grace: Duration::from_secs(10),
             stall: StallBounds::default(),
+            placement: Placement::Local,
         }
     }
 
@@ -90,6 +101,9 @@ impl WorkerLauncher {
         mut stop: StopSignal,
         handler: &mut dyn LineHandler,
     ) -> Result<WorkerEnd, Failure> {
+        if let Placement::Slurm(config) = &self.placement {
+            return super::slurm::run(self, config, sub, spec, load, stop, handler).await;
+        }
         let mut cmd = Command::new(&self.binary);
         cmd.arg(sub)
             .arg("--spec")
@@ -111,7 +125,6 @@ impl WorkerLauncher {
         let mut stdin = child.stdin.take();
         let stdout = child.stdout.take();
         let stderr = child.stderr.take();
-        let mut tail: VecDeque<String> = VecDeque::new();
         // Stderr: kept as log tail via a channel so a chatty worker never blocks.
         let (err_tx, mut err_rx) = tokio::sync::mpsc::unbounded_channel::<String>();
         let stderr_task = stderr.map(|stderr| {
@@ -128,17 +141,15 @@ impl WorkerLauncher {
             return Ok(WorkerEnd::SpawnFailed("the worker has no stdout".into()));
         };
         let mut lines = BufReader::new(stdout).lines();
-        let mut end: Option<WorkerEnd> = None;
-        let mut requested: Option<StopRequest> = stop.requested();
+        let mut reading = Reading::new(self.stall, load, stop.requested());
         let mut kill_at: Option<tokio::time::Instant> = None;
-        if let Some(r) = requested {
+        if let Some(r) = reading.requested {
             send(&mut stdin, r).await;
             kill_at = Some(tokio::time::Instant::now() + self.grace(r));
         }
-        let mut watchdog = Watchdog::new(self.stall, load);
         let mut stalled: Option<Stall> = None;
         loop {
-            let deadline = watchdog.deadline();
+            let deadline = reading.watchdog.deadline();
             let kill_sleep = async {
                 match kill_at {
                     Some(t) => tokio::time::sleep_until(t).await,
@@ -148,36 +159,14 @@ impl WorkerLauncher {
             tokio::select! {
                 line = lines.next_line() => match line {
                     Ok(Some(l)) => {
-                        let parsed = match WorkerLine::parse(&l) {
-                            Ok(p) => p,
-                            Err(_) => WorkerLine::Log { line: l },
-                        };
-                        watchdog.saw(&parsed);
-                        match &parsed {
-                            WorkerLine::Log { line } => push_once(&mut tail, line.clone()),
-                            WorkerLine::Result { value } => end = Some(WorkerEnd::Result(value.clone())),
-                            WorkerLine::Failure { failure }
-                                // A stop on request is reported as such, not as the failure
-                                // line that follows it.
-                                if !matches!(end, Some(WorkerEnd::Stopped { .. })) => {
-                                    end = Some(WorkerEnd::Failed(failure.clone()));
-                                }
-                            WorkerLine::Stopped { step, checkpointed } => {
-                                end = Some(WorkerEnd::Stopped {
-                                    step: *step,
-                                    checkpointed: *checkpointed,
-                                    request: requested.unwrap_or(StopRequest::Shutdown),
-                                })
-                            }
-                            _ => {}
-                        }
+                        let parsed = reading.line(l);
                         handler.line(&parsed).await?;
                     }
                     _ => break,
                 },
-                Some(l) = err_rx.recv() => push_once(&mut tail, l),
-                r = stop.wait(), if requested.is_none() => {
-                    requested = Some(r);
+                Some(l) = err_rx.recv() => push_once(&mut reading.tail, l),
+                r = stop.wait(), if reading.requested.is_none() => {
+                    reading.requested = Some(r);
                     send(&mut stdin, r).await;
                     kill_at = Some(tokio::time::Instant::now() + self.grace(r));
                 }
@@ -186,8 +175,8 @@ impl WorkerLauncher {
                     let _ = child.start_kill();
                     kill_at = None;
                 }
-                _ = tokio::time::sleep_until(deadline), if stalled.is_none() && requested.is_none() => {
-                    let stall = watchdog.stall();
+                _ = tokio::time::sleep_until(deadline), if stalled.is_none() && reading.requested.is_none() => {
+                    let stall = reading.watchdog.stall();
                     tracing::warn!(
                         silent_secs = stall.silent_for.as_secs(),
                         bound_secs = stall.bound.as_secs(),
@@ -206,35 +195,81 @@ impl WorkerLauncher {
             let _ = tokio::time::timeout(Duration::from_secs(2), task).await;
         }
         while let Ok(l) = err_rx.try_recv() {
-            push_once(&mut tail, l);
+            push_once(&mut reading.tail, l);
         }
-        let log_tail: Vec<String> = tail.into_iter().collect();
+        Ok(match status {
+            Ok(s) => reading.conclude(s.success(), describe(s), stalled),
+            Err(e) => reading.conclude(false, format!("wait failed: {e}"), stalled),
+        })
+    }
+}
+
+/// What a run has learnt from its worker's lines: how it ended (if it said), the stop asked
+/// of it, the tail of its log and its watchdog. Shared by every placement of a worker.
+pub(super) struct Reading {
+    pub end: Option<WorkerEnd>,
+    pub requested: Option<StopRequest>,
+    pub tail: VecDeque<String>,
+    pub watchdog: Watchdog,
+}
+
+impl Reading {
+    pub fn new(stall: StallBounds, load: StartupLoad, requested: Option<StopRequest>) -> Self {
+        Reading {
+            end: None,
+            requested,
+            tail: VecDeque::new(),
+            watchdog: Watchdog::new(stall, load),
+        }
+    }
+
+    /// One line of the worker's stdout: parsed (anything else is a log line) and noted.
+    pub fn line(&mut self, raw: String) -> WorkerLine {
+        let parsed = WorkerLine::parse(&raw).unwrap_or(WorkerLine::Log { line: raw });
+        self.watchdog.saw(&parsed);
+        match &parsed {
+            WorkerLine::Log { line } => push_once(&mut self.tail, line.clone()),
+            WorkerLine::Result { value } => self.end = Some(WorkerEnd::Result(value.clone())),
+            // A stop on request is reported as such, not as the failure line that follows it.
+            WorkerLine::Failure { failure }
+                if !matches!(self.end, Some(WorkerEnd::Stopped { .. })) =>
+            {
+                self.end = Some(WorkerEnd::Failed(failure.clone()));
+            }
+            WorkerLine::Stopped { step, checkpointed } => {
+                self.end = Some(WorkerEnd::Stopped {
+                    step: *step,
+                    checkpointed: *checkpointed,
+                    request: self.requested.unwrap_or(StopRequest::Shutdown),
+                })
+            }
+            _ => {}
+        }
+        parsed
+    }
+
+    /// The run's outcome, once the worker is gone: `success` and `status` say how it ended.
+    pub fn conclude(self, success: bool, status: String, stalled: Option<Stall>) -> WorkerEnd {
+        let log_tail: Vec<String> = self.tail.into_iter().collect();
         if let Some(stall) = stalled {
-            return Ok(WorkerEnd::Stalled { stall, log_tail });
+            return WorkerEnd::Stalled { stall, log_tail };
         }
-        Ok(match (end, status) {
-            (Some(WorkerEnd::Failed(mut f)), _) => {
+        match self.end {
+            Some(WorkerEnd::Failed(mut f)) => {
                 if f.log_tail.is_empty() {
                     f.log_tail = log_tail;
                 }
                 WorkerEnd::Failed(f)
             }
-            (Some(WorkerEnd::Result(v)), Ok(s)) if s.success() => WorkerEnd::Result(v),
-            (Some(e @ WorkerEnd::Stopped { .. }), _) => e,
-            (_, Ok(s)) => WorkerEnd::Died {
-                status: describe(s),
-                log_tail,
-            },
-            (_, Err(e)) => WorkerEnd::Died {
-                status: format!("wait failed: {e}"),
-                log_tail,
-            },
-        })
+            Some(WorkerEnd::Result(v)) if success => WorkerEnd::Result(v),
+            Some(e @ WorkerEnd::Stopped { .. }) => e,
+            _ => WorkerEnd::Died { status, log_tail },
+        }
     }
 }
 
 impl WorkerLauncher {
-    fn grace(&self, r: StopRequest) -> Duration {
+    pub(super) fn grace(&self, r: StopRequest) -> Duration {
         match r {
             StopRequest::Cancel => self.cancel_grace,
             StopRequest::Shutdown => self.stop_grace,
@@ -258,7 +293,7 @@ async fn send(stdin: &mut Option<ChildStdin>, r: StopRequest) {
 /// A log line, unless the recent tail has it: the worker writes its own log lines both to
 /// stderr and as `log` lines on stdout, and the tail should hold each once (a panic or a native
 /// library's message reaches stderr only, and is kept).
-fn push_once(tail: &mut VecDeque<String>, line: String) {
+pub(super) fn push_once(tail: &mut VecDeque<String>, line: String) {
     if !tail.iter().rev().take(8).any(|l| *l == line) {
         push(tail, line);
     }
