@@ -12,6 +12,9 @@
 //!   is not the service's child); the restarted service cancels it before it places the
 //!   resumed run, so two workers never train the job at once; the job succeeds with the
 //!   uninterrupted run's adapter and `replay verify` passes.
+//! - Cancelling the job in tunewright stops its batch job; the node set DOWN under a running
+//!   batch job: Slurm ends it `NODE_FAIL`, and the run resumes as a new batch job once the node
+//!   is back, to the uninterrupted run's adapter.
 //! - Two projects' trainings: the second waits in the queue while the first's batch job runs,
 //!   then runs.
 
@@ -231,4 +234,95 @@ async fn kill_9_of_the_service_cancels_the_left_batch_job_and_resumes_once() {
     );
     let (ok, report) = s2.replay_verify();
     assert!(ok, "{report}");
+}
+
+/// Wait (bounded) until the job has recorded a checkpoint while its batch job runs; that
+/// batch job's id.
+async fn placed_after_first_checkpoint(s: &Server, id: &str) -> String {
+    for _ in 0..6000 {
+        let evs = events(s, id).await;
+        if !checkpoint_steps(&evs).is_empty() {
+            let j = job(s, id).await;
+            assert_eq!(j["status"], "running", "the run ended too early: {j}");
+            return placements(s, id).await.last().expect("placed").clone();
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    panic!("job {id} recorded no checkpoint: {}", job(s, id).await);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cancelling_the_job_ends_its_batch_job() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = Server::start_with(slurm(dir.path())).await;
+    let p = project_with_dataset(&s, "cancel").await;
+    let id = submit_train(&s, &p, train_config(400, 4)).await;
+    let slurm_id = placed_after_first_checkpoint(&s, &id).await;
+    let r = reqwest::Client::new()
+        .post(s.url(&format!("/api/v1/jobs/{id}/cancel")))
+        .send()
+        .await
+        .unwrap();
+    assert!(r.status().is_success(), "{}", r.status());
+    let done = finished(&s, &id).await;
+    assert_eq!(done["status"], "cancelled", "{done}");
+    let state = slurm_state(&slurm_id);
+    assert!(
+        matches!(state.as_str(), "COMPLETED" | "FAILED" | "CANCELLED"),
+        "the batch job has ended: {state}"
+    );
+    assert_eq!(placements(&s, &id).await.len(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_set_down_mid_run_resumes_as_a_new_batch_job() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = Server::start_with(slurm(dir.path())).await;
+    let p = project_with_dataset(&s, "down").await;
+    let config = train_config(60, 4);
+    let plain = submit_train(&s, &p, config.clone()).await;
+    let done = finished(&s, &plain).await;
+    assert_eq!(done["status"], "success", "{done}");
+    let expected = adapter(dir.path(), &plain);
+
+    let id = submit_train(&s, &p, config).await;
+    let slurm_id = placed_after_first_checkpoint(&s, &id).await;
+    let node =
+        String::from_utf8(Command::new("hostname").arg("-s").output().unwrap().stdout).unwrap();
+    let down = Command::new("scontrol")
+        .args([
+            "update",
+            &format!("nodename={}", node.trim()),
+            "state=down",
+            "reason=tunewright-test",
+        ])
+        .status()
+        .unwrap();
+    assert!(down.success());
+    let done = finished(&s, &id).await;
+    // The node returns by itself once its slurmd registers again (ReturnToService=2); make sure.
+    let _ = Command::new("scontrol")
+        .args([
+            "update",
+            &format!("nodename={}", node.trim()),
+            "state=resume",
+        ])
+        .status();
+    assert_eq!(done["status"], "success", "{done}");
+    assert_eq!(slurm_state(&slurm_id), "NODE_FAIL");
+    let placed = placements(&s, &id).await;
+    assert_eq!(placed.len(), 2, "{placed:?}");
+    let evs = events(&s, &id).await;
+    let restarted = evs
+        .iter()
+        .find(|e| e["type"] == "job_note" && e["data"]["topic"] == "worker_restarted")
+        .expect("the interruption is recorded");
+    assert!(
+        restarted["data"]["data"]["status"]
+            .as_str()
+            .unwrap_or("")
+            .contains("NODE_FAIL"),
+        "{restarted}"
+    );
+    assert_eq!(adapter(dir.path(), &id), expected);
 }

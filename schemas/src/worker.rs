@@ -72,7 +72,7 @@ pub struct EvaluateWorkerSpec {
     pub max_new_tokens: u64,
 }
 
-/// A command the actor sends on the worker's stdin.
+/// A command the actor sends on the worker's stdin (or appends to its control file).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum WorkerCommand {
@@ -80,6 +80,10 @@ pub enum WorkerCommand {
     Cancel,
     /// The service is stopping: write a checkpoint at the next step, then stop.
     CheckpointAndStop,
+    /// The service recorded the checkpoint of `step`. A worker that reads a control file (one
+    /// that is not the service's child) prunes no checkpoint from this step on, so the newest
+    /// recorded one survives a service that dies while the worker keeps going.
+    Recorded { step: u64 },
 }
 
 /// A file of a checkpoint with its content hash.
@@ -145,6 +149,7 @@ impl WorkerCommand {
         match self {
             WorkerCommand::Cancel => "\"cancel\"".into(),
             WorkerCommand::CheckpointAndStop => "\"checkpoint_and_stop\"".into(),
+            WorkerCommand::Recorded { step } => format!("{{\"recorded\":{{\"step\":{step}}}}}"),
         }
     }
 
@@ -157,6 +162,22 @@ impl WorkerCommand {
 mod tests {
     use super::*;
     use crate::{ctx, ErrorCode};
+
+    #[test]
+    fn commands_round_trip() {
+        for c in [
+            WorkerCommand::Cancel,
+            WorkerCommand::CheckpointAndStop,
+            WorkerCommand::Recorded { step: 12 },
+        ] {
+            assert_eq!(
+                WorkerCommand::parse(&c.to_line()),
+                Some(c),
+                "{}",
+                c.to_line()
+            );
+        }
+    }
 
     #[test]
     fn lines_round_trip() {

@@ -9,7 +9,7 @@
 //! worker is also SIGKILLed with its parent, see `cli::worker`; this covers the rest.)
 
 use std::io::BufRead;
-use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
 use std::sync::Arc;
 
 use tunewright_schemas::worker::WorkerCommand;
@@ -25,8 +25,17 @@ pub enum Requested {
     CheckpointAndStop,
 }
 
-#[derive(Clone, Default)]
-pub struct StopFlag(Arc<AtomicU8>);
+#[derive(Clone)]
+pub struct StopFlag(Arc<AtomicU8>, Arc<AtomicU64>);
+
+/// No floor: the service hears of every checkpoint at once (stdin).
+const NO_FLOOR: u64 = u64::MAX;
+
+impl Default for StopFlag {
+    fn default() -> Self {
+        StopFlag(Arc::default(), Arc::new(AtomicU64::new(NO_FLOOR)))
+    }
+}
 
 impl StopFlag {
     /// Watch stdin on a thread for the lifetime of the process.
@@ -40,7 +49,7 @@ impl StopFlag {
                 match WorkerCommand::parse(&line) {
                     Some(WorkerCommand::Cancel) => f.set(CANCEL),
                     Some(WorkerCommand::CheckpointAndStop) => f.set(CHECKPOINT_AND_STOP),
-                    None => {}
+                    Some(WorkerCommand::Recorded { .. }) | None => {}
                 }
             }
             orphaned();
@@ -55,6 +64,8 @@ impl StopFlag {
     /// one whose stdin closed: without writing anything more.
     pub fn watch_file(path: std::path::PathBuf) -> StopFlag {
         let flag = StopFlag::default();
+        // Until the service says it recorded one, no checkpoint may be pruned.
+        flag.1.store(0, Ordering::SeqCst);
         let f = flag.clone();
         std::thread::spawn(move || loop {
             if let Ok(text) = std::fs::read_to_string(&path) {
@@ -62,6 +73,9 @@ impl StopFlag {
                     match WorkerCommand::parse(line) {
                         Some(WorkerCommand::Cancel) => f.set(CANCEL),
                         Some(WorkerCommand::CheckpointAndStop) => f.set(CHECKPOINT_AND_STOP),
+                        Some(WorkerCommand::Recorded { step }) => {
+                            f.1.fetch_max(step, Ordering::SeqCst);
+                        }
                         None => {}
                     }
                 }
@@ -89,6 +103,15 @@ impl StopFlag {
                     Some(v)
                 }
             });
+    }
+
+    /// The step from which no checkpoint may be pruned: the newest the service has recorded,
+    /// for a worker reading a control file; `None` for one on stdin.
+    pub fn prune_floor(&self) -> Option<u64> {
+        match self.1.load(Ordering::SeqCst) {
+            NO_FLOOR => None,
+            step => Some(step),
+        }
     }
 
     pub fn requested(&self) -> Requested {

@@ -85,6 +85,10 @@ impl TrainHooks for LineHooks {
             Requested::CheckpointAndStop => Control::CheckpointAndStop,
         }
     }
+
+    fn prune_floor(&self) -> Option<u64> {
+        self.stop.prune_floor()
+    }
 }
 
 fn spec_for(spec: &TrainWorkerSpec) -> Result<TrainSpec, Failure> {

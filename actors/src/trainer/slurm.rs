@@ -249,6 +249,11 @@ fn send(control: &Path, r: StopRequest) {
         StopRequest::Cancel => WorkerCommand::Cancel,
         StopRequest::Shutdown => WorkerCommand::CheckpointAndStop,
     };
+    command(control, cmd);
+}
+
+/// Append a command to the control file the worker reads.
+fn command(control: &Path, cmd: WorkerCommand) {
     let appended = std::fs::OpenOptions::new()
         .append(true)
         .open(control)
@@ -256,8 +261,24 @@ fn send(control: &Path, r: StopRequest) {
             std::io::Write::write_all(&mut f, format!("{}\n", cmd.to_line()).as_bytes())
         });
     if let Err(e) = appended {
-        tracing::warn!(file = %control.display(), error = %e, "the stop command could not be written");
+        tracing::warn!(file = %control.display(), error = %e, "a command for the worker could not be written");
     }
+}
+
+/// Hand one line to the handler (which records it); a recorded checkpoint is acknowledged to
+/// the worker, which then may prune the ones before it (never this one).
+async fn take(
+    reading: &mut Reading,
+    handler: &mut dyn LineHandler,
+    control: &Path,
+    raw: String,
+) -> Result<(), Failure> {
+    let parsed = reading.line(raw);
+    handler.line(&parsed).await?;
+    if let WorkerLine::Checkpoint { step, .. } = parsed {
+        command(control, WorkerCommand::Recorded { step });
+    }
+    Ok(())
 }
 
 /// Renew the worker's lease on the control file (its modification time).
@@ -356,8 +377,7 @@ pub async fn run(
     let mut polls = 0u32;
     let ended = loop {
         for l in out.read(&files.out) {
-            let parsed = reading.line(l);
-            handler.line(&parsed).await?;
+            take(&mut reading, handler, &files.control, l).await?;
         }
         for l in err.read(&files.err) {
             super::process::push_once(&mut reading.tail, l);
@@ -400,12 +420,11 @@ pub async fn run(
     };
     // What the worker wrote before it ended (Slurm has closed the files by now).
     for l in out.read(&files.out) {
-        let parsed = reading.line(l);
-        handler.line(&parsed).await?;
+        take(&mut reading, handler, &files.control, l).await?;
     }
     if !out.partial.is_empty() {
-        let parsed = reading.line(std::mem::take(&mut out.partial));
-        handler.line(&parsed).await?;
+        let last = std::mem::take(&mut out.partial);
+        take(&mut reading, handler, &files.control, last).await?;
     }
     for l in err.read(&files.err) {
         super::process::push_once(&mut reading.tail, l);

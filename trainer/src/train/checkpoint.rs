@@ -159,8 +159,9 @@ pub fn load(dir: &Path, expected: Option<&[WorkerFile]>) -> Result<Loaded, Train
     })
 }
 
-/// Remove all but the newest `keep` checkpoints under `root`.
-pub fn prune(root: &Path, keep: usize) {
+/// Remove all but the newest `keep` checkpoints under `root`, and with a `floor`, none from
+/// that step on (the newest checkpoint the service is known to have recorded).
+pub fn prune(root: &Path, keep: usize, floor: Option<u64>) {
     let Ok(entries) = std::fs::read_dir(root) else {
         return;
     };
@@ -175,7 +176,47 @@ pub fn prune(root: &Path, keep: usize) {
         .collect();
     steps.sort();
     let n = steps.len();
-    for (_, p) in steps.into_iter().take(n.saturating_sub(keep)) {
-        let _ = std::fs::remove_dir_all(p);
+    for (step, p) in steps.into_iter().take(n.saturating_sub(keep)) {
+        if floor.is_none_or(|f| step < f) {
+            let _ = std::fs::remove_dir_all(p);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn steps(root: &Path) -> Vec<u64> {
+        let mut s: Vec<u64> = std::fs::read_dir(root)
+            .unwrap()
+            .flatten()
+            .filter_map(|e| {
+                e.file_name()
+                    .to_string_lossy()
+                    .strip_prefix("step-")?
+                    .parse()
+                    .ok()
+            })
+            .collect();
+        s.sort();
+        s
+    }
+
+    #[test]
+    fn pruning_keeps_the_newest_and_nothing_from_the_floor_on() {
+        let dir = tempfile::tempdir().unwrap();
+        let make = |n: u64| std::fs::create_dir_all(dir.path().join(format!("step-{n}"))).unwrap();
+        for n in [4, 8, 12, 16, 20] {
+            make(n);
+        }
+        prune(dir.path(), 2, Some(8));
+        assert_eq!(
+            steps(dir.path()),
+            vec![8, 12, 16, 20],
+            "8 is the newest recorded"
+        );
+        prune(dir.path(), 2, None);
+        assert_eq!(steps(dir.path()), vec![16, 20]);
     }
 }

@@ -85,6 +85,10 @@ pub trait TrainHooks {
     /// Called after every optimizer step and every evaluation batch: the worker's sign of
     /// life for the service's progress watchdog (docs/jobs.md).
     fn alive(&mut self, _step: u64) {}
+    /// No checkpoint from this step on may be pruned (`checkpoint::prune`); `None`: no floor.
+    fn prune_floor(&self) -> Option<u64> {
+        None
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -531,7 +535,11 @@ fn save_checkpoint(
         dir: saved.dir,
         files: saved.files,
     });
-    checkpoint::prune(&spec.checkpoint_root, spec.config.keep_checkpoints);
+    checkpoint::prune(
+        &spec.checkpoint_root,
+        spec.config.keep_checkpoints,
+        hooks.prune_floor(),
+    );
     Ok(())
 }
 
