@@ -66,6 +66,19 @@ fn slurm_state(slurm_id: &str) -> String {
         .to_string()
 }
 
+/// An uninterrupted run of `config` in project `p`: its adapter's bytes.
+async fn uninterrupted(
+    s: &Server,
+    dir: &std::path::Path,
+    p: &str,
+    config: &serde_json::Value,
+) -> Vec<u8> {
+    let plain = submit_train(s, p, config.clone()).await;
+    let done = finished(s, &plain).await;
+    assert_eq!(done["status"], "success", "{done}");
+    adapter(dir, &plain)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_training_placed_through_slurm_has_the_local_runs_adapter_bits() {
     let config = train_config(12, 4);
@@ -107,29 +120,19 @@ async fn scancel_from_outside_resumes_from_the_checkpoint_as_a_new_batch_job() {
     let s = Server::start_with(slurm(dir.path())).await;
     let p = project_with_dataset(&s, "scancel").await;
     let config = train_config(40, 4);
-    let plain = submit_train(&s, &p, config.clone()).await;
-    let done = finished(&s, &plain).await;
-    assert_eq!(done["status"], "success", "{done}");
-    let expected = adapter(dir.path(), &plain);
+    let expected = uninterrupted(&s, dir.path(), &p, &config).await;
 
     let id = submit_train(&s, &p, config).await;
     // Once a checkpoint is recorded while the batch job runs, cancel it behind the service's back.
-    let mut cancelled = None;
-    for _ in 0..6000 {
-        let evs = events(&s, &id).await;
-        if !checkpoint_steps(&evs).is_empty() {
-            let j = job(&s, &id).await;
-            assert_eq!(j["status"], "running", "the run ended too early: {j}");
-            let placed = placements(&s, &id).await;
-            let slurm_id = placed.last().expect("placed").clone();
-            let ok = Command::new("scancel").arg(&slurm_id).status().unwrap();
-            assert!(ok.success());
-            cancelled = Some((slurm_id, *checkpoint_steps(&evs).last().unwrap()));
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    let (slurm_id, checkpoint) = cancelled.expect("a checkpoint was recorded");
+    let slurm_id = placed_after_first_checkpoint(&s, &id).await;
+    let checkpoint = *checkpoint_steps(&events(&s, &id).await)
+        .first()
+        .expect("a checkpoint");
+    assert!(Command::new("scancel")
+        .arg(&slurm_id)
+        .status()
+        .unwrap()
+        .success());
 
     let done = finished(&s, &id).await;
     assert_eq!(done["status"], "success", "{done}");
@@ -197,23 +200,11 @@ async fn kill_9_of_the_service_cancels_the_left_batch_job_and_resumes_once() {
     let mut s = Server::start_with(slurm(dir.path())).await;
     let p = project_with_dataset(&s, "kill").await;
     let config = train_config(60, 4);
-    let plain = submit_train(&s, &p, config.clone()).await;
-    let done = finished(&s, &plain).await;
-    assert_eq!(done["status"], "success", "{done}");
-    let expected = adapter(dir.path(), &plain);
+    let expected = uninterrupted(&s, dir.path(), &p, &config).await;
 
     let id = submit_train(&s, &p, config).await;
-    let mut left = None;
-    for _ in 0..6000 {
-        let evs = events(&s, &id).await;
-        if !checkpoint_steps(&evs).is_empty() {
-            left = placements(&s, &id).await.last().cloned();
-            s.kill_hard();
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    let left = left.expect("a checkpoint was recorded");
+    let left = placed_after_first_checkpoint(&s, &id).await;
+    s.kill_hard();
     assert_eq!(
         slurm_state(&left),
         "RUNNING",
@@ -280,10 +271,7 @@ async fn a_node_set_down_mid_run_resumes_as_a_new_batch_job() {
     let s = Server::start_with(slurm(dir.path())).await;
     let p = project_with_dataset(&s, "down").await;
     let config = train_config(60, 4);
-    let plain = submit_train(&s, &p, config.clone()).await;
-    let done = finished(&s, &plain).await;
-    assert_eq!(done["status"], "success", "{done}");
-    let expected = adapter(dir.path(), &plain);
+    let expected = uninterrupted(&s, dir.path(), &p, &config).await;
 
     let id = submit_train(&s, &p, config).await;
     let slurm_id = placed_after_first_checkpoint(&s, &id).await;

@@ -251,15 +251,11 @@ async fn sigterm_checkpoints_the_running_job_which_resumes_at_that_step_after_re
     assert!(ok, "{text}");
 }
 
-/// The worker run directly, as the trainer actor runs it: when its stdin closes (the service
-/// is gone) it exits at once with status 4 and writes no further checkpoint, so it can never
-/// prune a recorded checkpoint out from under a restarted service.
-#[test]
-fn a_worker_whose_service_is_gone_exits_without_writing() {
-    let tmp = tempfile::tempdir().unwrap();
-    let dir = tmp.path();
+/// The spec of a 400-step run for a worker started by hand in `dir` (checkpoints every 2 steps,
+/// 3 kept); its path.
+fn long_run_spec(dir: &std::path::Path, job_id: &str) -> std::path::PathBuf {
     let spec = json!({
-        "job_id": "job_orphan",
+        "job_id": job_id,
         "config": train_config(400, 2),
         "dataset_path": fixture("sft-sample.jsonl").to_string_lossy(),
         "checkpoint_root": dir.join("checkpoints").to_string_lossy(),
@@ -270,6 +266,17 @@ fn a_worker_whose_service_is_gone_exits_without_writing() {
     });
     let spec_path = dir.join("spec.json");
     std::fs::write(&spec_path, serde_json::to_vec(&spec).unwrap()).unwrap();
+    spec_path
+}
+
+/// The worker run directly, as the trainer actor runs it: when its stdin closes (the service
+/// is gone) it exits at once with status 4 and writes no further checkpoint, so it can never
+/// prune a recorded checkpoint out from under a restarted service.
+#[test]
+fn a_worker_whose_service_is_gone_exits_without_writing() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let spec_path = long_run_spec(dir, "job_orphan");
     let mut child = Command::new(WORKER_BIN)
         .args(["train", "--spec"])
         .arg(&spec_path)
@@ -330,18 +337,7 @@ fn a_worker_whose_service_is_gone_exits_without_writing() {
 fn a_cluster_worker_whose_lease_lapsed_exits_without_writing() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path();
-    let spec = json!({
-        "job_id": "job_lease",
-        "config": train_config(400, 2),
-        "dataset_path": fixture("sft-sample.jsonl").to_string_lossy(),
-        "checkpoint_root": dir.join("checkpoints").to_string_lossy(),
-        "output_dir": dir.join("adapter").to_string_lossy(),
-        "resume_from": null,
-        "checkpoint_every_steps": 2,
-        "keep_checkpoints": 3,
-    });
-    let spec_path = dir.join("spec.json");
-    std::fs::write(&spec_path, serde_json::to_vec(&spec).unwrap()).unwrap();
+    let spec_path = long_run_spec(dir, "job_lease");
     let control = dir.join("spec.control");
     let lapsed = std::fs::File::create(&control).unwrap();
     lapsed
