@@ -15,6 +15,8 @@
 //! - Cancelling the job in tunewright stops its batch job; the node set DOWN under a running
 //!   batch job: Slurm ends it `NODE_FAIL`, and the run resumes as a new batch job once the node
 //!   is back, to the uninterrupted run's adapter.
+//! - A batch job Slurm keeps pending past `--slurm-pending-timeout-secs` is cancelled and the
+//!   job fails `JOB_TIMEOUT` with Slurm's reason and an analysis.
 //! - Two projects' trainings: the second waits in the queue while the first's batch job runs,
 //!   then runs.
 
@@ -313,4 +315,27 @@ async fn a_node_set_down_mid_run_resumes_as_a_new_batch_job() {
         "{restarted}"
     );
     assert_eq!(adapter(dir.path(), &id), expected);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_batch_job_pending_too_long_fails_job_timeout_with_slurms_reason() {
+    let dir = tempfile::tempdir().unwrap();
+    // Held back by `--begin`: Slurm's reason is `BeginTime`.
+    let s = Server::start_with(slurm(dir.path()).args(&[
+        "--slurm-option=--begin=now+3600",
+        "--slurm-pending-timeout-secs",
+        "3",
+    ]))
+    .await;
+    let p = project_with_dataset(&s, "pending").await;
+    let id = submit_train(&s, &p, train_config(4, 1000)).await;
+    let done = finished(&s, &id).await;
+    assert_eq!(done["status"], "failed", "{done}");
+    let error = &done["error"];
+    assert_eq!(error["error_code"], "JOB_TIMEOUT", "{done}");
+    assert_eq!(error["context"]["slurm_reason"], "BeginTime", "{done}");
+    assert!(error["analysis"]["description"].is_string(), "{done}");
+    let placed = placements(&s, &id).await;
+    assert_eq!(placed.len(), 1, "{placed:?}");
+    assert_eq!(slurm_state(&placed[0]), "CANCELLED");
 }

@@ -93,6 +93,14 @@ pub struct ServeArgs {
     /// `--slurm-option=--qos=high`.
     #[arg(long = "slurm-option", allow_hyphen_values = true)]
     pub slurm_options: Vec<String>,
+    /// `--launcher slurm`: seconds a batch job may stay pending before it is cancelled and its
+    /// job fails `JOB_TIMEOUT` with Slurm's reason (0: wait forever).
+    #[arg(
+        long,
+        default_value_t = 86_400,
+        env = "TUNEWRIGHT_SLURM_PENDING_TIMEOUT_SECS"
+    )]
+    pub slurm_pending_timeout_secs: u64,
     /// Seconds a cancelled worker may take to stop before it is killed.
     #[arg(long, default_value_t = 10)]
     pub cancel_grace_secs: u64,
@@ -138,6 +146,8 @@ impl ServeArgs {
                 time_limit: self.slurm_time.clone(),
                 gres: self.slurm_gres.clone(),
                 extra: self.slurm_options.clone(),
+                pending_timeout: (self.slurm_pending_timeout_secs > 0)
+                    .then(|| std::time::Duration::from_secs(self.slurm_pending_timeout_secs)),
             }),
         }
     }

@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use tokio::process::Command;
 use tunewright_schemas::worker::{WorkerCommand, WorkerLine};
-use tunewright_schemas::Failure;
+use tunewright_schemas::{ctx, ErrorCode, Failure};
 
 use super::process::{LineHandler, Reading, WorkerEnd, WorkerLauncher};
 use super::watchdog::{Stall, StartupLoad};
@@ -32,6 +32,9 @@ pub struct SlurmConfig {
     pub gres: Option<String>,
     /// Further `sbatch` options, each one argument (e.g. `--qos=high`).
     pub extra: Vec<String>,
+    /// How long a batch job may stay pending before it is cancelled and the job fails
+    /// `JOB_TIMEOUT` with Slurm's reason (`None`: forever).
+    pub pending_timeout: Option<Duration>,
 }
 
 /// How often the output file and the batch job's state are looked at.
@@ -281,6 +284,21 @@ async fn take(
     Ok(())
 }
 
+/// A batch job that Slurm kept pending past the limit: cancelled, and the job fails
+/// `JOB_TIMEOUT` with Slurm's reason (e.g. `Resources`, `Priority`, `ReqNodeNotAvail`).
+fn pending_too_long(name: &str, id: &str, limit: Duration, reason: &str) -> Failure {
+    Failure::new(
+        ErrorCode::JobTimeout,
+        ctx! {
+            "job_id" => name.strip_prefix("tunewright-").unwrap_or(name),
+            "timeout_secs" => limit.as_secs(),
+            "slurm_job_id" => id,
+            "slurm_reason" => reason,
+            "reason" => format!("the Slurm batch job {id} was still pending after {} s (Slurm's reason: {reason})", limit.as_secs()),
+        },
+    )
+}
+
 /// Renew the worker's lease on the control file (its modification time).
 fn renew(control: &Path) {
     let renewed = std::fs::OpenOptions::new()
@@ -366,6 +384,7 @@ pub async fn run(
         })
         .await?;
 
+    let placed = std::time::Instant::now();
     let mut reading = Reading::new(launcher.stall, load, stop.requested());
     let mut kill_at: Option<tokio::time::Instant> = None;
     if let Some(r) = reading.requested {
@@ -383,8 +402,15 @@ pub async fn run(
             super::process::push_once(&mut reading.tail, l);
         }
         if polls.is_multiple_of(STATE_EVERY) {
-            if let Some(s) = state(&id).await.filter(SlurmJobState::is_final) {
-                break s;
+            match state(&id).await {
+                Some(s) if s.is_final() => break s,
+                Some(s) if s.state == "PENDING" => {
+                    if let Some(limit) = config.pending_timeout.filter(|l| placed.elapsed() > *l) {
+                        cancel(&id).await;
+                        return Err(pending_too_long(&name, &id, limit, &s.reason));
+                    }
+                }
+                _ => {}
             }
         }
         if polls.is_multiple_of(RENEW_EVERY) {
