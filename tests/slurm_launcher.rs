@@ -94,6 +94,8 @@ async fn a_training_placed_through_slurm_has_the_local_runs_adapter_bits() {
     let done = finished(&local, &id).await;
     assert_eq!(done["status"], "success", "{done}");
     let expected = adapter(local_dir.path(), &id);
+    let hw: serde_json::Value = local.get("/api/v1/hardware").await.json().await.unwrap();
+    assert_eq!(hw["launcher"]["kind"], "local", "{hw}");
     drop(local);
 
     let dir = tempfile::tempdir().unwrap();
@@ -114,6 +116,19 @@ async fn a_training_placed_through_slurm_has_the_local_runs_adapter_bits() {
     let (ok, story) = replay_list(dir.path(), &id, &[]);
     assert!(ok, "{story}");
     assert!(story.contains(&placed[0]), "{story}");
+
+    // Where workers run, and what the launcher did, for operators.
+    let hw: serde_json::Value = s.get("/api/v1/hardware").await.json().await.unwrap();
+    assert_eq!(hw["launcher"]["kind"], "slurm", "{hw}");
+    assert_eq!(hw["launcher"]["partition"], "debug", "{hw}");
+    let metrics = s.get("/metrics").await.text().await.unwrap();
+    for line in [
+        "tunewright_slurm_batch_jobs_submitted_total 1",
+        "tunewright_slurm_batch_jobs_ended_total{state=\"COMPLETED\"} 1",
+        "tunewright_slurm_batch_jobs_followed 0",
+    ] {
+        assert!(metrics.lines().any(|l| l == line), "{line} in\n{metrics}");
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

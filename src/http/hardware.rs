@@ -1,6 +1,7 @@
 //! `GET /api/v1/hardware`: devices, memory, libtorch and CUDA versions, from the service's
 //! hardware probe. No GPU is a fact answered 200 with `error_code: GPU_NOT_AVAILABLE`
-//! (docs/errors.md); a probe that fails is `GPU_PROBE_FAILED`.
+//! (docs/errors.md); a probe that fails is `GPU_PROBE_FAILED`. It also says where workers run
+//! (the launcher).
 
 use axum::extract::State;
 use axum::Json;
@@ -34,6 +35,10 @@ pub struct HardwareOut {
     /// The probe's own report, as printed.
     #[schema(value_type = Object)]
     pub probe: serde_json::Value,
+    /// Where workers run: `{"kind": "local"}`, or `{"kind": "slurm", "partition", "account",
+    /// "time_limit", "gres", "extra_options", "pending_timeout_secs"}` (docs/launchers.md).
+    #[schema(value_type = Object)]
+    pub launcher: serde_json::Value,
 }
 
 impl From<HardwareReport> for HardwareOut {
@@ -66,6 +71,7 @@ impl From<HardwareReport> for HardwareOut {
             cudnn_version: r.cudnn_version,
             cpu_threads: r.cpu_threads,
             probe: r.probe,
+            launcher: serde_json::Value::Null,
         }
     }
 }
@@ -79,5 +85,7 @@ impl From<HardwareReport> for HardwareOut {
     ))]
 pub async fn hardware(State(st): State<AppState>) -> ApiResult<Json<HardwareOut>> {
     let report = st.service()?.hardware().report().await?;
-    Ok(Json(HardwareOut::from(report)))
+    let mut out = HardwareOut::from(report);
+    out.launcher = st.0.config.launcher.clone();
+    Ok(Json(out))
 }

@@ -31,6 +31,8 @@ pub struct HttpConfig {
     pub upload_timeout: Duration,
     /// Bearer token required on `/api` routes, when set.
     pub token: Option<String>,
+    /// Where workers run, as `/api/v1/hardware` shows it.
+    pub launcher: serde_json::Value,
 }
 
 impl HttpConfig {
@@ -43,6 +45,7 @@ impl HttpConfig {
             request_timeout: Duration::from_secs(30),
             upload_timeout: Duration::from_secs(600),
             token: None,
+            launcher: serde_json::json!({"kind": "local"}),
         }
     }
 }

@@ -106,6 +106,7 @@ async fn run(
     http.max_file_bytes = ServeArgs::mb(args.max_file_mb);
     http.max_dataset_bytes = ServeArgs::mb(args.max_dataset_mb);
     http.max_json_bytes = args.max_json_kb * 1024;
+    http.launcher = args.placement().describe();
     http.request_timeout = Duration::from_secs(args.request_timeout_secs.max(1));
     http.upload_timeout = Duration::from_secs(args.upload_timeout_secs.max(1));
     http.token = token;

@@ -48,6 +48,24 @@ pub enum Placement {
     Slurm(super::slurm::SlurmConfig),
 }
 
+impl Placement {
+    /// What the hardware endpoint shows of it.
+    pub fn describe(&self) -> serde_json::Value {
+        match self {
+            Placement::Local => serde_json::json!({"kind": "local"}),
+            Placement::Slurm(c) => serde_json::json!({
+                "kind": "slurm",
+                "partition": c.partition,
+                "account": c.account,
+                "time_limit": c.time_limit,
+                "gres": c.gres,
+                "extra_options": c.extra,
+                "pending_timeout_secs": c.pending_timeout.map(|d| d.as_secs()),
+            }),
+        }
+    }
+}
+
 /// How a worker run ended.
 #[derive(Debug)]
 pub enum WorkerEnd {

@@ -299,6 +299,23 @@ fn pending_too_long(name: &str, id: &str, limit: Duration, reason: &str) -> Fail
     )
 }
 
+/// `tunewright_slurm_batch_jobs_followed`: batch jobs this service follows now (the guard
+/// counts one from placement until the run returns, however it returns).
+struct RunningGauge;
+
+impl RunningGauge {
+    fn new() -> Self {
+        metrics::gauge!("tunewright_slurm_batch_jobs_followed").increment(1.0);
+        RunningGauge
+    }
+}
+
+impl Drop for RunningGauge {
+    fn drop(&mut self) {
+        metrics::gauge!("tunewright_slurm_batch_jobs_followed").decrement(1.0);
+    }
+}
+
 /// Renew the worker's lease on the control file (its modification time).
 fn renew(control: &Path) {
     let renewed = std::fs::OpenOptions::new()
@@ -372,6 +389,8 @@ pub async fn run(
         Err(reason) => return Ok(WorkerEnd::SpawnFailed(reason)),
     };
     tracing::info!(slurm_job = %id, %name, "worker placed through Slurm");
+    metrics::counter!("tunewright_slurm_batch_jobs_submitted_total").increment(1);
+    let _running = RunningGauge::new();
     handler
         .line(&WorkerLine::Note {
             topic: "placement".into(),
@@ -455,6 +474,8 @@ pub async fn run(
     for l in err.read(&files.err) {
         super::process::push_once(&mut reading.tail, l);
     }
+    metrics::counter!("tunewright_slurm_batch_jobs_ended_total", "state" => ended.state.clone())
+        .increment(1);
     let success = ended.state == "COMPLETED";
     Ok(reading.conclude(success, ended.describe(&id), stalled))
 }
