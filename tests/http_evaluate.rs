@@ -213,13 +213,7 @@ async fn evaluations_equal_the_trainers_and_are_listed_side_by_side() {
     assert!(page.contains(&loss), "the page shows the loss {loss}");
 
     // A split: its `val` part is scored.
-    let r = s
-        .post_json(
-            &format!("/api/v1/projects/{p}/splits"),
-            json!({"name": "main", "ratios": {"train": 0.75, "val": 0.25}, "seed": 3}),
-        )
-        .await;
-    assert_eq!(r.status(), 201, "{:?}", r.text().await);
+    split_3_to_1(&s, &p).await;
     let v = evaluated(
         &s,
         &p,
@@ -390,13 +384,7 @@ async fn a_split_training_holds_its_val_part_out_and_the_evaluation_scores_it() 
     let dir = tempfile::tempdir().unwrap();
     let s = Server::start_with(opts(dir.path())).await;
     let p = project_with_dataset(&s, "held-out").await;
-    let r = s
-        .post_json(
-            &format!("/api/v1/projects/{p}/splits"),
-            json!({"name": "main", "ratios": {"train": 0.75, "val": 0.25}, "seed": 3}),
-        )
-        .await;
-    assert_eq!(r.status(), 201, "{:?}", r.text().await);
+    split_3_to_1(&s, &p).await;
     let mut cfg = train_config(4, 2);
     cfg["split"] = json!("main");
     cfg["eval_steps"] = json!(2);
@@ -454,4 +442,15 @@ async fn a_split_training_holds_its_val_part_out_and_the_evaluation_scores_it() 
             .join("eval-examples.jsonl"),
     );
     assert_eq!(scored, val);
+}
+
+/// Split project `p`'s dataset as `main`: 3/4 train, 1/4 val, seed 3.
+async fn split_3_to_1(s: &Server, p: &str) {
+    let r = s
+        .post_json(
+            &format!("/api/v1/projects/{p}/splits"),
+            json!({"name": "main", "ratios": {"train": 0.75, "val": 0.25}, "seed": 3}),
+        )
+        .await;
+    assert_eq!(r.status(), 201, "{:?}", r.text().await);
 }

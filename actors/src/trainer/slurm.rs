@@ -405,11 +405,12 @@ pub async fn run(
 
     let placed = std::time::Instant::now();
     let mut reading = Reading::new(launcher.stall, load, stop.requested());
-    let mut kill_at: Option<tokio::time::Instant> = None;
-    if let Some(r) = reading.requested {
+    // A stop asked for is sent to the worker, which gets its grace before `scancel`.
+    let ask = |r: StopRequest| {
         send(&files.control, r);
-        kill_at = Some(tokio::time::Instant::now() + launcher.grace(r));
-    }
+        Some(tokio::time::Instant::now() + launcher.grace(r))
+    };
+    let mut kill_at = reading.requested.and_then(ask);
     let (mut out, mut err) = (Tail::default(), Tail::default());
     let mut stalled: Option<Stall> = None;
     let mut polls = 0u32;
@@ -436,13 +437,6 @@ pub async fn run(
             renew(&files.control);
         }
         polls = polls.wrapping_add(1);
-        if reading.requested.is_none() {
-            if let Some(r) = stop.requested() {
-                reading.requested = Some(r);
-                send(&files.control, r);
-                kill_at = Some(tokio::time::Instant::now() + launcher.grace(r));
-            }
-        }
         let now = tokio::time::Instant::now();
         if kill_at.is_some_and(|t| now >= t) {
             cancel(&id).await;
@@ -456,10 +450,10 @@ pub async fn run(
         }
         tokio::select! {
             _ = tokio::time::sleep(POLL) => {}
+            // Returns at once when a stop is already requested.
             r = stop.wait(), if reading.requested.is_none() => {
                 reading.requested = Some(r);
-                send(&files.control, r);
-                kill_at = Some(tokio::time::Instant::now() + launcher.grace(r));
+                kill_at = ask(r);
             }
         }
     };
