@@ -2,7 +2,8 @@
 //! renders (each template, the resume card of a real failure included), the sign-in door and
 //! its cookie, the same-origin rule, artifact downloads limited to recorded artifacts, error
 //! toasts aimed at the toast area, every logged training step in the log, and the per-job
-//! Prometheus gauges and step-time histogram.
+//! Prometheus gauges and step-time histogram; a training that ends with no page open has its
+//! reading saved for the first view after a restart.
 
 mod support;
 mod training;
@@ -387,4 +388,23 @@ async fn downloads_serve_only_recorded_artifacts_and_metrics_follow_a_running_tr
     }
     let r = s.get(&format!("/jobs/{id}/artifacts/{name}")).await;
     support::expect_error(r, 404, "NOT_FOUND").await;
+}
+
+/// The studio follows the log: a training that ends while no page is open is read, and its
+/// reading saved beside it (docs/studio.md), so a restart serves its first view from that.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_training_that_ends_unviewed_has_its_reading_saved() {
+    let s = Server::start_with(single_threaded(Options::default())).await;
+    let p = project_with_dataset(&s, "unviewed").await;
+    let id = submit_train(&s, &p, train_config(6, 1000)).await;
+    let done = finished(&s, &id).await;
+    assert_eq!(done["status"], "success", "{done}");
+    let saved = s.data_dir.join(format!("jobs/{id}/studio-reading.bin"));
+    for _ in 0..200 {
+        if saved.is_file() {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    panic!("{} was not written", saved.display());
 }

@@ -9,6 +9,7 @@
 //!   with the uninterrupted run's adapter.
 //! - A worker whose service is gone (stdin closed, or for a cluster worker its control file's
 //!   lease lapsed) exits at once without writing anything.
+//! - A `--worker-bin` that is not there fails the training with its path in the record.
 
 mod support;
 mod training;
@@ -358,4 +359,28 @@ fn a_cluster_worker_whose_lease_lapsed_exits_without_writing() {
     assert!(!stdout.contains("\"result\""), "{stdout}");
     assert!(!dir.join("adapter").exists());
     assert!(String::from_utf8_lossy(&out.stderr).contains("the service is gone"));
+}
+
+/// The service runs the worker binary it is given (`--worker-bin`); one that is not there
+/// fails the training with a catalog code whose detail names the path, and the hardware
+/// probe says it failed, instead of anything hanging.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_missing_worker_binary_fails_the_training_naming_it() {
+    let s = Server::start_with(
+        Options::default().args(&["--worker-bin", "/nonexistent/tunewright-worker"]),
+    )
+    .await;
+    let p = project_with_dataset(&s, "no-worker").await;
+    let id = submit_train(&s, &p, train_config(4, 1000)).await;
+    let done = finished(&s, &id).await;
+    assert_eq!(done["status"], "failed", "{done}");
+    assert!(
+        done["error"]
+            .to_string()
+            .contains("/nonexistent/tunewright-worker"),
+        "{done}"
+    );
+    let hw = s.get("/api/v1/hardware").await;
+    let body = hw.text().await.unwrap();
+    assert!(body.contains("GPU_PROBE_FAILED"), "{body}");
 }
