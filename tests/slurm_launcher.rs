@@ -17,6 +17,7 @@
 //!   is back, to the uninterrupted run's adapter.
 //! - A batch job Slurm keeps pending past `--slurm-pending-timeout-secs` is cancelled and the
 //!   job fails `JOB_TIMEOUT` with Slurm's reason and an analysis.
+//! - A batch job `sbatch` refuses (an unknown partition) fails the training with Slurm's words.
 //! - Two projects' trainings: the second waits in the queue while the first's batch job runs,
 //!   then runs.
 
@@ -353,4 +354,28 @@ async fn a_batch_job_pending_too_long_fails_job_timeout_with_slurms_reason() {
     let placed = placements(&s, &id).await;
     assert_eq!(placed.len(), 1, "{placed:?}");
     assert_eq!(slurm_state(&placed[0]), "CANCELLED");
+}
+
+/// A partition Slurm does not have: `sbatch` refuses the batch job, and the training fails
+/// with a catalog code whose detail carries Slurm's own words, with nothing placed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_batch_job_sbatch_refuses_fails_the_training_with_slurms_words() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = Server::start_with(
+        single_threaded(Options::default().data_dir(dir.path())).args(&[
+            "--launcher",
+            "slurm",
+            "--slurm-partition",
+            "no-such-partition",
+        ]),
+    )
+    .await;
+    let p = project_with_dataset(&s, "refused").await;
+    let id = submit_train(&s, &p, train_config(4, 1000)).await;
+    let done = finished(&s, &id).await;
+    assert_eq!(done["status"], "failed", "{done}");
+    let error = done["error"].to_string();
+    assert!(error.contains("sbatch refused the job"), "{done}");
+    assert!(error.to_lowercase().contains("partition"), "{done}");
+    assert!(placements(&s, &id).await.is_empty());
 }
