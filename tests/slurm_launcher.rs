@@ -30,6 +30,10 @@ use std::time::Duration;
 use support::{Options, Server};
 use training::*;
 
+/// The tests share one Slurm node. Setting it DOWN ends every batch job on it, so that test
+/// holds the node alone; the others share it.
+static NODE: tokio::sync::RwLock<()> = tokio::sync::RwLock::const_new(());
+
 fn slurm(dir: &std::path::Path) -> Options {
     single_threaded(Options::default().data_dir(dir)).args(&[
         "--launcher",
@@ -84,6 +88,7 @@ async fn uninterrupted(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_training_placed_through_slurm_has_the_local_runs_adapter_bits() {
+    let _node = NODE.read().await;
     let config = train_config(12, 4);
     let local_dir = tempfile::tempdir().unwrap();
     let local = Server::start_with(single_threaded(
@@ -134,6 +139,7 @@ async fn a_training_placed_through_slurm_has_the_local_runs_adapter_bits() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn scancel_from_outside_resumes_from_the_checkpoint_as_a_new_batch_job() {
+    let _node = NODE.read().await;
     let dir = tempfile::tempdir().unwrap();
     let s = Server::start_with(slurm(dir.path())).await;
     let p = project_with_dataset(&s, "scancel").await;
@@ -184,6 +190,7 @@ async fn scancel_from_outside_resumes_from_the_checkpoint_as_a_new_batch_job() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_second_training_waits_for_the_first_batch_job_then_runs() {
+    let _node = NODE.read().await;
     let dir = tempfile::tempdir().unwrap();
     let s = Server::start_with(slurm(dir.path())).await;
     let (p1, p2) = (
@@ -214,6 +221,7 @@ async fn a_second_training_waits_for_the_first_batch_job_then_runs() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kill_9_of_the_service_cancels_the_left_batch_job_and_resumes_once() {
+    let _node = NODE.read().await;
     let dir = tempfile::tempdir().unwrap();
     let mut s = Server::start_with(slurm(dir.path())).await;
     let p = project_with_dataset(&s, "kill").await;
@@ -262,6 +270,7 @@ async fn placed_after_first_checkpoint(s: &Server, id: &str) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cancelling_the_job_ends_its_batch_job() {
+    let _node = NODE.read().await;
     let dir = tempfile::tempdir().unwrap();
     let s = Server::start_with(slurm(dir.path())).await;
     let p = project_with_dataset(&s, "cancel").await;
@@ -285,6 +294,7 @@ async fn cancelling_the_job_ends_its_batch_job() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_node_set_down_mid_run_resumes_as_a_new_batch_job() {
+    let _node = NODE.write().await;
     let dir = tempfile::tempdir().unwrap();
     let s = Server::start_with(slurm(dir.path())).await;
     let p = project_with_dataset(&s, "down").await;
@@ -335,6 +345,7 @@ async fn a_node_set_down_mid_run_resumes_as_a_new_batch_job() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_batch_job_pending_too_long_fails_job_timeout_with_slurms_reason() {
+    let _node = NODE.read().await;
     let dir = tempfile::tempdir().unwrap();
     // Held back by `--begin`: Slurm's reason is `BeginTime`.
     let s = Server::start_with(slurm(dir.path()).args(&[
@@ -360,6 +371,7 @@ async fn a_batch_job_pending_too_long_fails_job_timeout_with_slurms_reason() {
 /// with a catalog code whose detail carries Slurm's own words, with nothing placed.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_batch_job_sbatch_refuses_fails_the_training_with_slurms_words() {
+    let _node = NODE.read().await;
     let dir = tempfile::tempdir().unwrap();
     let s = Server::start_with(
         single_threaded(Options::default().data_dir(dir.path())).args(&[
